@@ -1,0 +1,132 @@
+package decision
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	pb "github.com/agentpdp/agentpdp/gen/go/agentpdp/v1"
+	"github.com/agentpdp/agentpdp/internal/audit"
+)
+
+// record builds the audit record of a finished decision: args redacted as
+// the policy says, PII masked.
+func (d *Decider) record(st *state, latency time.Duration) *audit.Record {
+	req, resp := st.req, st.resp
+	var redact []string
+	if p := st.result.Policy; p != nil {
+		redact = p.Redact
+	}
+	r := &audit.Record{
+		Type: audit.TypeDecision, Time: st.now.UTC(), DecisionID: resp.DecisionId,
+		Agent: &audit.Agent{ID: req.GetAgent().GetId(), Framework: req.GetAgent().GetFramework(),
+			SessionID: req.GetAgent().GetSessionId(), Attrs: d.mapOf(req.GetAgent().GetAttributes())},
+		Tool:           req.GetTool(),
+		Args:           d.redactArgs(req.GetArgs(), redact),
+		Decision:       shortDecision(resp.Decision),
+		PolicyDecision: shortDecision(resp.PolicyDecision),
+		Mode:           strings.TrimPrefix(resp.Mode.String(), "MODE_"),
+		DryRun:         resp.DryRun,
+		Warning:        resp.Warning,
+		Policy:         resp.Policy,
+		PolicyVersion:  resp.PolicyVersion,
+		ApprovalID:     resp.ApprovalId,
+		LatencyNS:      latency.Nanoseconds(),
+		TraceID:        resp.TraceId,
+	}
+	if p := req.GetPrincipal(); p != nil {
+		r.Principal = &audit.Principal{ID: p.GetId(), Roles: p.GetRoles(), Attrs: d.mapOf(p.GetAttributes())}
+	}
+	if res := req.GetResource(); res != nil {
+		r.Resource = &audit.Resource{Kind: res.GetKind(), ID: res.GetId(), Attrs: d.mapOf(res.GetAttributes())}
+	}
+	for _, in := range req.GetInputs() {
+		r.Inputs = append(r.Inputs, audit.Input{Source: in.GetSource(), Text: d.mask(in.GetText())})
+	}
+	for _, rs := range st.reasons {
+		r.Reasons = append(r.Reasons, audit.Reason{Policy: rs.Policy, RuleID: rs.RuleID,
+			Effect: rs.Effect.String(), Message: rs.Message, Tags: rs.Tags})
+	}
+	for _, l := range resp.RateLimits {
+		r.RateLimits = append(r.RateLimits, audit.RateLimit{ID: l.Id, Limit: l.Limit, Remaining: l.Remaining,
+			Reset: l.ResetAt.AsTime(), Exceeded: l.Exceeded, Cost: l.Cost})
+	}
+	if c := resp.Content; c != nil {
+		r.Content = &audit.Content{InjectionScore: c.InjectionScore, Signals: c.Signals, PIIKinds: c.PiiKinds}
+	}
+	if r.TraceID == "" {
+		if sc := trace.SpanContextFromContext(st.ctx); sc.HasTraceID() {
+			r.TraceID = sc.TraceID().String()
+		}
+	}
+	return r
+}
+
+func shortDecision(d pb.Decision) string { return strings.TrimPrefix(d.String(), "DECISION_") }
+
+// redactArgs replaces each "args.a.b" path with a SHA-256 digest of its
+// value, so equal values still correlate, and masks PII in what remains.
+func (d *Decider) redactArgs(args *structpb.Struct, paths []string) map[string]any {
+	m := d.mapOf(args)
+	for _, p := range paths {
+		parts := strings.Split(strings.TrimPrefix(p, "args."), ".")
+		redactPath(m, parts)
+	}
+	return m
+}
+
+func redactPath(m map[string]any, parts []string) {
+	v, ok := m[parts[0]]
+	if !ok {
+		return
+	}
+	if len(parts) > 1 {
+		if child, ok := v.(map[string]any); ok {
+			redactPath(child, parts[1:])
+		}
+		return
+	}
+	b, _ := json.Marshal(v)
+	sum := sha256.Sum256(b)
+	m[parts[0]] = "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// mapOf converts a Struct for the audit record, masking PII in strings.
+func (d *Decider) mapOf(s *structpb.Struct) map[string]any {
+	if s == nil || len(s.GetFields()) == 0 {
+		return nil
+	}
+	m := s.AsMap()
+	if d.cfg.Content != nil {
+		maskAll(m, d.mask)
+	}
+	return m
+}
+
+func maskAll(v any, mask func(string) string) any {
+	switch t := v.(type) {
+	case string:
+		return mask(t)
+	case map[string]any:
+		for k, e := range t {
+			t[k] = maskAll(e, mask)
+		}
+	case []any:
+		for i, e := range t {
+			t[i] = maskAll(e, mask)
+		}
+	}
+	return v
+}
+
+func (d *Decider) mask(s string) string {
+	if d.cfg.Content == nil {
+		return s
+	}
+	return d.cfg.Content.Mask(s)
+}

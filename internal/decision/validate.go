@@ -1,0 +1,113 @@
+package decision
+
+import (
+	"fmt"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	pb "github.com/agentpdp/agentpdp/gen/go/agentpdp/v1"
+)
+
+// Limits on what one request may carry.
+const (
+	MaxArgsBytes   = 1 << 20
+	MaxArgsDepth   = 32
+	MaxInputs      = 64
+	MaxInputsBytes = 4 << 20
+	MaxIDLength    = 256
+)
+
+// InvalidError names the request field that is wrong.
+type InvalidError struct {
+	Field string
+	Msg   string
+}
+
+func (e *InvalidError) Error() string { return e.Field + ": " + e.Msg }
+
+// Validate checks a request before any policy sees it.
+func Validate(req *pb.AuthorizeRequest) error {
+	if req.GetAgent().GetId() == "" {
+		return &InvalidError{"agent.id", "required"}
+	}
+	if req.GetTool() == "" {
+		return &InvalidError{"tool", "required"}
+	}
+	for field, s := range map[string]string{
+		"agent.id": req.GetAgent().GetId(), "principal.id": req.GetPrincipal().GetId(),
+		"tool": req.GetTool(), "approval_id": req.GetApprovalId(),
+	} {
+		if len(s) > MaxIDLength {
+			return &InvalidError{field, fmt.Sprintf("longer than %d bytes", MaxIDLength)}
+		}
+		if !utf8.ValidString(s) {
+			return &InvalidError{field, "invalid UTF-8"}
+		}
+	}
+	if n := proto.Size(req.GetArgs()); n > MaxArgsBytes {
+		return &InvalidError{"args", fmt.Sprintf("%d bytes, over the %d-byte limit", n, MaxArgsBytes)}
+	}
+	if err := checkDepth("args", req.GetArgs(), MaxArgsDepth); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name string
+		s    *structpb.Struct
+	}{
+		{"agent.attributes", req.GetAgent().GetAttributes()},
+		{"principal.attributes", req.GetPrincipal().GetAttributes()},
+		{"resource.attributes", req.GetResource().GetAttributes()},
+	} {
+		if err := checkDepth(f.name, f.s, MaxArgsDepth); err != nil {
+			return err
+		}
+	}
+	return validateInputs(req.GetInputs())
+}
+
+func validateInputs(inputs []*pb.Input) error {
+	if len(inputs) > MaxInputs {
+		return &InvalidError{"inputs", fmt.Sprintf("%d inputs, over the limit of %d", len(inputs), MaxInputs)}
+	}
+	total := 0
+	for _, in := range inputs {
+		total += len(in.GetText())
+	}
+	if total > MaxInputsBytes {
+		return &InvalidError{"inputs", fmt.Sprintf("%d bytes of text, over the %d-byte limit", total, MaxInputsBytes)}
+	}
+	return nil
+}
+
+// checkDepth refuses structures nested deeper than max, iteratively so a
+// hostile request cannot exhaust the stack here either.
+func checkDepth(field string, s *structpb.Struct, max int) error {
+	if s == nil {
+		return nil
+	}
+	type item struct {
+		v     *structpb.Value
+		depth int
+	}
+	stack := []item{{structpb.NewStructValue(s), 1}}
+	for len(stack) > 0 {
+		it := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if it.depth > max {
+			return &InvalidError{field, fmt.Sprintf("nested deeper than %d levels", max)}
+		}
+		switch k := it.v.GetKind().(type) {
+		case *structpb.Value_StructValue:
+			for _, v := range k.StructValue.GetFields() {
+				stack = append(stack, item{v, it.depth + 1})
+			}
+		case *structpb.Value_ListValue:
+			for _, v := range k.ListValue.GetValues() {
+				stack = append(stack, item{v, it.depth + 1})
+			}
+		}
+	}
+	return nil
+}

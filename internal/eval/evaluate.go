@@ -1,0 +1,232 @@
+package eval
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/interpreter"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	pb "github.com/agentpdp/agentpdp/gen/go/agentpdp/v1"
+	"github.com/agentpdp/agentpdp/internal/ratelimit"
+)
+
+// Built-in reason ids, for decisions no rule made.
+const (
+	ReasonUnknownAgent = "unknown_agent"
+	ReasonDefault      = "default"
+	ReasonError        = "evaluation_error"
+)
+
+// Reason is one matched rule or built-in reason.
+type Reason struct {
+	Policy  string
+	RuleID  string
+	Effect  Effect
+	Message string
+	Tags    map[string]string
+}
+
+// Result is what the rules say about one call.
+type Result struct {
+	// Policy is nil when no policy names the agent.
+	Policy  *Policy
+	Effect  Effect
+	Reasons []Reason
+	// Limits are the rate limits that apply, evaluated, unless the rules deny.
+	Limits []ratelimit.Request
+}
+
+// Evaluate runs every rule that can match the call and combines them: any
+// DENY wins, then any REQUIRE_APPROVAL, then any ALLOW, else the policy's
+// default. An expression that fails is a DENY naming it (fail closed).
+func (s *Set) Evaluate(ctx context.Context, req *pb.AuthorizeRequest, now time.Time) *Result {
+	agentID := req.GetAgent().GetId()
+	p := s.PolicyFor(agentID)
+	if p == nil {
+		return &Result{Effect: Deny, Reasons: []Reason{{
+			RuleID: ReasonUnknownAgent, Effect: Deny,
+			Message: fmt.Sprintf("no policy governs agent %q", agentID),
+		}}}
+	}
+	act := newActivation(s.adapter, req, now)
+	res := &Result{Policy: p}
+	pl := p.planFor(req.GetTool())
+	matched := [3]bool{}
+	for _, r := range pl.rules {
+		if pl == p.wild && !toolMatches(r.tools, req.GetTool()) {
+			continue
+		}
+		ok, err := evalBool(ctx, r.when, act)
+		if err != nil {
+			res.Reasons = append(res.Reasons, Reason{Policy: p.Name, RuleID: r.id, Effect: Deny,
+				Message: fmt.Sprintf("%s: rule %s: %v", ReasonError, r.id, err), Tags: r.tags})
+			matched[Deny-1] = true
+			continue
+		}
+		if ok {
+			res.Reasons = append(res.Reasons, Reason{Policy: p.Name, RuleID: r.id, Effect: r.effect,
+				Message: r.message, Tags: r.tags})
+			matched[r.effect-1] = true
+		}
+	}
+	switch {
+	case matched[Deny-1]:
+		res.Effect = Deny
+	case matched[RequireApproval-1]:
+		res.Effect = RequireApproval
+	case matched[Allow-1]:
+		res.Effect = Allow
+	default:
+		res.Effect = p.Default
+		res.Reasons = append(res.Reasons, Reason{Policy: p.Name, RuleID: ReasonDefault, Effect: p.Default,
+			Message: "no rule matched; policy default"})
+	}
+	if res.Effect != Deny {
+		s.evalLimits(ctx, p, pl, req.GetTool(), act, res)
+	}
+	return res
+}
+
+func (s *Set) evalLimits(ctx context.Context, p *Policy, pl *plan, tool string, act *activation, res *Result) {
+	for _, l := range pl.limits {
+		if pl == p.wild && !toolMatches(l.tools, tool) {
+			continue
+		}
+		req, apply, err := l.evaluate(ctx, p.Name, act)
+		if err != nil {
+			res.Effect = Deny
+			res.Reasons = append(res.Reasons, Reason{Policy: p.Name, RuleID: l.id, Effect: Deny,
+				Message: fmt.Sprintf("%s: rate limit %s: %v", ReasonError, l.id, err)})
+			res.Limits = nil
+			return
+		}
+		if apply {
+			res.Limits = append(res.Limits, req)
+		}
+	}
+}
+
+func (l *limit) evaluate(ctx context.Context, policyName string, act *activation) (ratelimit.Request, bool, error) {
+	req := ratelimit.Request{Policy: policyName, ID: l.id, Limit: l.limit, Window: l.window, Cost: 1}
+	if ok, err := evalBool(ctx, l.when, act); err != nil || !ok {
+		return req, false, err
+	}
+	if l.key != nil {
+		v, err := evalVal(ctx, l.key, act)
+		if err != nil {
+			return req, false, fmt.Errorf("key: %w", err)
+		}
+		req.Key = keyString(v)
+	}
+	if l.cost != nil {
+		v, err := evalVal(ctx, l.cost, act)
+		if err != nil {
+			return req, false, fmt.Errorf("cost: %w", err)
+		}
+		n, ok := v.(types.Int)
+		if !ok || n < 0 {
+			return req, false, fmt.Errorf("cost must be a non-negative int, got %v", v)
+		}
+		req.Cost = int64(n)
+	}
+	// A call that costs nothing (no recipients, say) is not limited.
+	return req, req.Cost > 0, nil
+}
+
+func keyString(v ref.Val) string {
+	if s, ok := v.(types.String); ok {
+		return string(s)
+	}
+	return fmt.Sprint(v.Value())
+}
+
+func evalBool(ctx context.Context, prg cel.Program, act *activation) (bool, error) {
+	if prg == nil {
+		return true, nil
+	}
+	v, err := evalVal(ctx, prg, act)
+	if err != nil {
+		return false, err
+	}
+	b, ok := v.(types.Bool)
+	if !ok {
+		return false, fmt.Errorf("expected bool, got %s", v.Type())
+	}
+	return bool(b), nil
+}
+
+func evalVal(ctx context.Context, prg cel.Program, act *activation) (ref.Val, error) {
+	v, _, err := prg.ContextEval(ctx, act)
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// activation resolves the CEL variables from the request, converting each
+// at most once per decision however many rules read it.
+type activation struct {
+	adapter types.Adapter
+	req     *pb.AuthorizeRequest
+	now     time.Time
+	vals    [7]ref.Val
+}
+
+var varNames = [...]string{"agent", "principal", "tool", "args", "resource", "inputs", "now"}
+
+func newActivation(adapter types.Adapter, req *pb.AuthorizeRequest, now time.Time) *activation {
+	return &activation{adapter: adapter, req: req, now: now}
+}
+
+func (a *activation) ResolveName(name string) (any, bool) {
+	for i, n := range varNames {
+		if n == name {
+			if a.vals[i] == nil {
+				a.vals[i] = a.value(i)
+			}
+			return a.vals[i], true
+		}
+	}
+	return nil, false
+}
+
+func (a *activation) Parent() interpreter.Activation { return nil }
+
+var (
+	emptyAgent     = &pb.Agent{}
+	emptyPrincipal = &pb.Principal{}
+	emptyResource  = &pb.Resource{}
+	emptyArgs      = &structpb.Struct{}
+)
+
+func (a *activation) value(i int) ref.Val {
+	r, adapt := a.req, a.adapter.NativeToValue
+	switch varNames[i] {
+	case "agent":
+		return adapt(orDefault(r.GetAgent(), emptyAgent))
+	case "principal":
+		return adapt(orDefault(r.GetPrincipal(), emptyPrincipal))
+	case "tool":
+		return types.String(r.GetTool())
+	case "args":
+		return adapt(orDefault(r.GetArgs(), emptyArgs))
+	case "resource":
+		return adapt(orDefault(r.GetResource(), emptyResource))
+	case "inputs":
+		return adapt(r.GetInputs())
+	}
+	return types.Timestamp{Time: a.now}
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
