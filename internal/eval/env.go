@@ -13,7 +13,6 @@ import (
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/ext"
 
-	pb "github.com/agentpdp/agentpdp/gen/go/agentpdp/v1"
 	"github.com/agentpdp/agentpdp/internal/policy"
 )
 
@@ -24,17 +23,22 @@ type ContentScanner interface {
 	PIIKinds(text string) []string
 }
 
+var objectType = cel.MapType(cel.StringType, cel.DynType)
+
 // newEnv builds the one CEL environment every policy compiles in.
 func newEnv(scanner ContentScanner) (*cel.Env, error) {
 	zones := &zoneCache{}
 	opts := []cel.EnvOption{
-		cel.Types(&pb.Agent{}, &pb.Principal{}, &pb.Resource{}, &pb.Input{}),
-		cel.Variable("agent", cel.ObjectType("agentpdp.v1.Agent")),
-		cel.Variable("principal", cel.ObjectType("agentpdp.v1.Principal")),
+		// The request's objects are maps, not proto messages: cel-go deep-copies
+		// a Struct field on every access to a message field, which made
+		// resource.attributes cost more than the whole rest of a decision.
+		// checkFields restores the field-name checking message types gave.
+		cel.Variable("agent", objectType),
+		cel.Variable("principal", objectType),
 		cel.Variable("tool", cel.StringType),
-		cel.Variable("args", cel.MapType(cel.StringType, cel.DynType)),
-		cel.Variable("resource", cel.ObjectType("agentpdp.v1.Resource")),
-		cel.Variable("inputs", cel.ListType(cel.ObjectType("agentpdp.v1.Input"))),
+		cel.Variable("args", objectType),
+		cel.Variable("resource", objectType),
+		cel.Variable("inputs", cel.ListType(objectType)),
 		cel.Variable("now", cel.TimestampType),
 		ext.Strings(), ext.Lists(), ext.Sets(), ext.Math(), ext.Encoders(),
 		cel.OptionalTypes(),

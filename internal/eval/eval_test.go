@@ -185,7 +185,7 @@ rules:
 	}
 }
 
-func TestVariablesInline(t *testing.T) {
+func TestVariables(t *testing.T) {
 	set := mustLoad(t, map[string]string{"p.yaml": header + `
 variables:
   limit: "3"

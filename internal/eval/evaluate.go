@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/interpreter"
@@ -145,7 +144,7 @@ func keyString(v ref.Val) string {
 	return fmt.Sprint(v.Value())
 }
 
-func evalBool(ctx context.Context, prg cel.Program, act *activation) (bool, error) {
+func evalBool(ctx context.Context, prg *program, act *activation) (bool, error) {
 	if prg == nil {
 		return true, nil
 	}
@@ -160,12 +159,10 @@ func evalBool(ctx context.Context, prg cel.Program, act *activation) (bool, erro
 	return bool(b), nil
 }
 
-func evalVal(ctx context.Context, prg cel.Program, act *activation) (ref.Val, error) {
-	v, _, err := prg.ContextEval(ctx, act)
-	if err != nil {
-		return nil, err
-	}
-	return v, nil
+// evalVal evaluates without a context: the cost limit, not a deadline,
+// bounds evaluation, and ContextEval allocates a cancel context per call.
+func evalVal(_ context.Context, prg *program, act *activation) (ref.Val, error) {
+	return prg.eval(act)
 }
 
 // activation resolves the CEL variables from the request, converting each
@@ -175,6 +172,7 @@ type activation struct {
 	req     *pb.AuthorizeRequest
 	now     time.Time
 	vals    [7]ref.Val
+	size    int // proto size + 1; 0 until measured
 }
 
 var varNames = [...]string{"agent", "principal", "tool", "args", "resource", "inputs", "now"}
@@ -197,28 +195,37 @@ func (a *activation) ResolveName(name string) (any, bool) {
 
 func (a *activation) Parent() interpreter.Activation { return nil }
 
-var (
-	emptyAgent     = &pb.Agent{}
-	emptyPrincipal = &pb.Principal{}
-	emptyResource  = &pb.Resource{}
-	emptyArgs      = &structpb.Struct{}
-)
+var emptyArgs = &structpb.Struct{}
 
 func (a *activation) value(i int) ref.Val {
 	r, adapt := a.req, a.adapter.NativeToValue
 	switch varNames[i] {
 	case "agent":
-		return adapt(orDefault(r.GetAgent(), emptyAgent))
+		ag := r.GetAgent()
+		return adapt(map[string]any{"id": ag.GetId(), "framework": ag.GetFramework(),
+			"session_id": ag.GetSessionId(), "attributes": orDefault(ag.GetAttributes(), emptyArgs)})
 	case "principal":
-		return adapt(orDefault(r.GetPrincipal(), emptyPrincipal))
+		p := r.GetPrincipal()
+		roles := p.GetRoles()
+		if roles == nil {
+			roles = []string{}
+		}
+		return adapt(map[string]any{"id": p.GetId(), "roles": roles,
+			"attributes": orDefault(p.GetAttributes(), emptyArgs)})
 	case "tool":
 		return types.String(r.GetTool())
 	case "args":
-		return adapt(orDefault(r.GetArgs(), emptyArgs))
+		return newMemoMap(adapt(orDefault(r.GetArgs(), emptyArgs)))
 	case "resource":
-		return adapt(orDefault(r.GetResource(), emptyResource))
+		res := r.GetResource()
+		return adapt(map[string]any{"kind": res.GetKind(), "id": res.GetId(),
+			"attributes": orDefault(res.GetAttributes(), emptyArgs)})
 	case "inputs":
-		return adapt(r.GetInputs())
+		ins := make([]any, len(r.GetInputs()))
+		for j, in := range r.GetInputs() {
+			ins[j] = map[string]any{"source": in.GetSource(), "text": in.GetText()}
+		}
+		return adapt(ins)
 	}
 	return types.Timestamp{Time: a.now}
 }

@@ -9,8 +9,9 @@ import (
 )
 
 // policyCompiler compiles one policy's expressions in an environment that
-// knows its variables; vars.NAME references are inlined at compile time, so
-// evaluation pays nothing for them.
+// knows its variables. vars.NAME references are inlined at compile time
+// (cel.bind where one expression reads a variable twice), so constants fold
+// and evaluation pays nothing for the indirection.
 type policyCompiler struct {
 	c       *Compiler
 	src     *policy.Policy
@@ -62,7 +63,7 @@ func (pc *policyCompiler) limit(l policy.RateLimit) (*limit, error) {
 }
 
 // program compiles one expression; an empty one yields a nil program.
-func (pc *policyCompiler) program(e policy.Expr, id, field string, want *cel.Type) (cel.Program, error) {
+func (pc *policyCompiler) program(e policy.Expr, id, field string, want *cel.Type) (*program, error) {
 	if e.Src == "" {
 		return nil, nil
 	}
@@ -70,10 +71,7 @@ func (pc *policyCompiler) program(e policy.Expr, id, field string, want *cel.Typ
 	if err != nil {
 		return nil, err
 	}
-	prg, err := pc.env.Program(ast,
-		cel.CostLimit(pc.c.costLimit),
-		cel.EvalOptions(cel.OptOptimize),
-		cel.InterruptCheckFrequency(100))
+	prg, err := pc.c.newProgram(pc.env, ast)
 	if err != nil {
 		return nil, pc.errorf(e.Line, id, "%s: %v", field, err)
 	}
@@ -85,6 +83,9 @@ func (pc *policyCompiler) check(e policy.Expr, id, field string, want *cel.Type)
 	ast, iss := pc.env.Compile(e.Src)
 	if iss.Err() != nil {
 		return nil, pc.errorf(e.Line, id, "%s: %v", field, iss.Err())
+	}
+	if err := checkFields(ast); err != nil {
+		return nil, pc.errorf(e.Line, id, "%s: %v", field, err)
 	}
 	out := ast.OutputType()
 	if want != nil && !out.IsExactType(want) && !out.IsExactType(cel.DynType) {

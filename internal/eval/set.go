@@ -4,7 +4,6 @@ import (
 	"sort"
 	"time"
 
-	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types"
 
 	"github.com/agentpdp/agentpdp/internal/policy"
@@ -96,7 +95,7 @@ type rule struct {
 	id      string
 	tools   []string
 	effect  Effect
-	when    cel.Program // nil: always
+	when    *program // nil: always
 	message string
 	tags    map[string]string
 	line    int
@@ -107,9 +106,9 @@ type limit struct {
 	tools  []string
 	limit  int64
 	window time.Duration
-	key    cel.Program // nil: one counter for the whole policy
-	cost   cel.Program // nil: 1
-	when   cel.Program // nil: always
+	key    *program // nil: one counter for the whole policy
+	cost   *program // nil: 1
+	when   *program // nil: always
 }
 
 // PolicyFor finds the policy that governs an agent id: an exact id wins,
