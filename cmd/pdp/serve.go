@@ -162,14 +162,17 @@ func buildApp(ctx context.Context, o *serveOptions, log *slog.Logger) (*app, err
 	d, err := decision.New(decision.Config{
 		Policies: a.store, Limiter: st.limiter, LimitFailOpen: o.limitFailOpen,
 		Audit: auditLog.log, Content: newDecisionScanner(), Logger: log,
+		Approvals: st.approvals, Suspensions: st.suspensions,
 	})
 	if err != nil {
 		a.close(log)
 		return nil, err
 	}
+	approvals := server.NewApprovalService(st.approvals, auditLog.log, log)
 	a.srv, err = server.New(server.Config{
 		Decider: d, Audit: auditLog.log, Content: newDecisionScanner(), Logger: log,
-		AuditFeed: auditLog.feed,
+		AuditFeed: auditLog.feed, Approvals: approvals, AgentWait: approvals.WaitApproval,
+		Admin: server.NewAdminService(st.suspensions, auditLog.log, log),
 	})
 	if err != nil {
 		a.close(log)

@@ -2,25 +2,32 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/agentpdp/agentpdp/internal/approval"
 	"github.com/agentpdp/agentpdp/internal/ratelimit"
 	"github.com/agentpdp/agentpdp/internal/redisconn"
+	"github.com/agentpdp/agentpdp/internal/suspension"
 )
 
 // sharedState is what replicas share through Redis when --redis is set,
 // and what lives in this process otherwise.
 type sharedState struct {
-	redis   redis.UniversalClient // nil without --redis
-	limiter ratelimit.Limiter
+	redis       redis.UniversalClient // nil without --redis
+	limiter     ratelimit.Limiter
+	approvals   approval.Store
+	suspensions suspension.Store
 }
 
 func openState(ctx context.Context, o *serveOptions, log *slog.Logger) (*sharedState, error) {
 	st := &sharedState{}
 	if o.redisURL == "" {
 		st.limiter = ratelimit.NewMemory(ratelimit.MemoryOptions{})
+		st.approvals = approval.NewMemory()
+		st.suspensions = suspension.NewMemory()
 		return st, nil
 	}
 	client, err := redisconn.Open(ctx, o.redisURL, redisconn.Options{
@@ -31,12 +38,17 @@ func openState(ctx context.Context, o *serveOptions, log *slog.Logger) (*sharedS
 	}
 	st.redis = client
 	st.limiter = ratelimit.NewRedis(client, ratelimit.RedisOptions{Timeout: o.redisTimeout})
-	log.Info("shared state in redis", "limits", true)
+	st.approvals = approval.NewRedis(client, log)
+	if st.suspensions, err = suspension.NewRedis(ctx, client, log); err != nil {
+		client.Close()
+		return nil, err
+	}
+	log.Info("limits, approvals and suspensions shared in redis")
 	return st, nil
 }
 
 func (s *sharedState) close(context.Context) error {
-	err := s.limiter.Close()
+	err := errors.Join(s.limiter.Close(), s.approvals.Close(), s.suspensions.Close())
 	if s.redis != nil {
 		if cerr := s.redis.Close(); err == nil {
 			err = cerr

@@ -14,9 +14,11 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	pb "github.com/agentpdp/agentpdp/gen/go/agentpdp/v1"
+	"github.com/agentpdp/agentpdp/internal/approval"
 	"github.com/agentpdp/agentpdp/internal/audit"
 	"github.com/agentpdp/agentpdp/internal/eval"
 	"github.com/agentpdp/agentpdp/internal/ratelimit"
+	"github.com/agentpdp/agentpdp/internal/suspension"
 )
 
 // Built-in reasons the decision layer adds.
@@ -25,6 +27,9 @@ const (
 	ReasonRateLimitUnavailable = "rate_limit_unavailable"
 	ReasonAuditUnavailable     = "audit_unavailable"
 	ReasonInternal             = "internal_error"
+	ReasonSuspended            = "suspended"
+	ReasonApproved             = "approved"
+	ReasonApprovalInvalid      = "approval_invalid"
 )
 
 // PolicySource hands out the current compiled policy set; reloads swap it.
@@ -43,8 +48,10 @@ type Config struct {
 	Limiter  ratelimit.Limiter
 	// LimitFailOpen admits calls when the limiter backend is unreachable.
 	LimitFailOpen bool
-	Audit         AuditLog // nil: no audit
-	Content       Scanner  // nil: inputs are not scanned
+	Audit         AuditLog         // nil: no audit
+	Content       Scanner          // nil: inputs are not scanned
+	Approvals     approval.Store   // nil: REQUIRE_APPROVAL creates nothing
+	Suspensions   suspension.Store // nil: no kill switch
 	Logger        *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -77,19 +84,26 @@ func New(cfg Config) (*Decider, error) {
 func (d *Decider) Decide(ctx context.Context, req *pb.AuthorizeRequest) *pb.AuthorizeResponse {
 	start := time.Now()
 	now := d.cfg.Now()
-	st := &state{ctx: ctx, req: req, now: now, resp: &pb.AuthorizeResponse{DryRun: req.GetDryRun()}}
+	st := &state{ctx: ctx, req: req, now: now, resp: &pb.AuthorizeResponse{DryRun: req.GetDryRun()},
+		result: &eval.Result{}}
 	st.resp.DecisionId = newID()
 	set := d.cfg.Policies.Current()
 	st.resp.PolicyVersion = set.Version
 
 	st.resp.Content = d.scanInputs(req.GetInputs())
-	st.result = set.Evaluate(ctx, req, now)
-	st.effect = st.result.Effect
-	st.reasons = st.result.Reasons
-	if st.effect == eval.Allow {
-		d.chargeLimits(ctx, st)
+	if !d.checkSuspended(st) {
+		st.result = set.Evaluate(ctx, req, now)
+		st.effect = st.result.Effect
+		st.reasons = st.result.Reasons
+		d.checkApproval(ctx, st)
+		if st.effect == eval.Allow {
+			d.chargeLimits(ctx, st)
+		}
+		d.useApproval(ctx, st)
 	}
 	d.finish(st)
+	d.requestApproval(ctx, st)
+	d.countDenial(ctx, st)
 	st.resp.EvalTime = durationpb.New(time.Since(start))
 	if d.cfg.Audit != nil {
 		if err := d.cfg.Audit.Append(ctx, d.record(st, time.Since(start))); err != nil {
@@ -105,14 +119,17 @@ func (d *Decider) Decide(ctx context.Context, req *pb.AuthorizeRequest) *pb.Auth
 
 // state is one decision in progress.
 type state struct {
-	ctx     context.Context
-	req     *pb.AuthorizeRequest
-	now     time.Time
-	result  *eval.Result
-	effect  eval.Effect
-	reasons []eval.Reason
-	limits  []ratelimit.Result
-	resp    *pb.AuthorizeResponse
+	ctx       context.Context
+	suspended bool
+	// approval is the approval this retry presents, once checked.
+	approval *pb.Approval
+	req      *pb.AuthorizeRequest
+	now      time.Time
+	result   *eval.Result
+	effect   eval.Effect
+	reasons  []eval.Reason
+	limits   []ratelimit.Result
+	resp     *pb.AuthorizeResponse
 }
 
 func (d *Decider) chargeLimits(ctx context.Context, st *state) {
@@ -150,7 +167,10 @@ func (d *Decider) finish(st *state) {
 	resp.Mode = pb.Mode_MODE_ENFORCE
 	if p := st.result.Policy; p != nil {
 		resp.Policy = p.Name
-		resp.Mode = modePB(p.Mode)
+		// The kill switch is not a policy: no mode softens it.
+		if !st.suspended {
+			resp.Mode = modePB(p.Mode)
+		}
 	}
 	resp.Decision = resp.PolicyDecision
 	if resp.Mode != pb.Mode_MODE_ENFORCE && resp.PolicyDecision != pb.Decision_DECISION_ALLOW {

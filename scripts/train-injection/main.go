@@ -33,10 +33,16 @@ type record struct {
 	Kind   string `json:"kind"`
 }
 
-// doc is one training record turned into sparse features.
+// sparse holds the feature counts of one block of a record.
+type sparse struct {
+	idx []uint32
+	val []float32
+	n   float32 // total count
+}
+
+// doc is one training record turned into sparse features, block by block.
 type doc struct {
-	idx    []uint32
-	val    []float32
+	blocks []sparse
 	y      float64
 	w      float64 // sample weight
 	sig    inject.Signal
@@ -44,16 +50,22 @@ type doc struct {
 	path   string // owner/repo:path, for the report
 	kind   string
 	fold   int
-	logit  float64 // out-of-fold learned logit
-	score  float64 // out-of-fold combined score
-	length int
+	// carrier is the owner/repo of the benign text an injection was placed
+	// in (empty when none); cfold is that repository's fold (-1 if none).
+	carrier string
+	cfold   int
+	logit   float64 // out-of-fold learned logit
+	score   float64 // out-of-fold combined score
+	length  int
+	line    int
 }
 
 type config struct {
 	bits        uint
 	fs          inject.FeatureSet
 	scale       uint8
-	window      int
+	block       int
+	warm        int
 	epochs      int
 	lr          float64
 	l2          float64
@@ -72,15 +84,18 @@ func main() {
 		cfg     config
 		scale   string
 		verbose bool
+		dump    string
 	)
+	flag.StringVar(&dump, "dump", "", "write out-of-fold scores, one JSON line per record, to this file")
 	flag.UintVar(&cfg.bits, "bits", 18, "log2 of hash buckets")
 	flag.BoolVar(&cfg.fs.Words, "words", true, "word unigram features")
 	flag.BoolVar(&cfg.fs.Bigrams, "bigrams", true, "word bigram features")
 	flag.IntVar(&cfg.fs.CharMin, "cmin", 3, "smallest character n-gram (0: none)")
 	flag.IntVar(&cfg.fs.CharMax, "cmax", 5, "largest character n-gram")
 	flag.StringVar(&scale, "scale", "sqrt", "feature scaling: sqrt or none")
-	flag.IntVar(&cfg.window, "window", 4096, "scoring window in normalised bytes for long text")
-	flag.IntVar(&cfg.epochs, "epochs", 12, "passes over the data")
+	flag.IntVar(&cfg.block, "block", 256, "block size in normalised bytes; a scoring window is two blocks (0: whole text)")
+	flag.IntVar(&cfg.warm, "warm", 2, "warm-up passes scoring whole records before window (multiple-instance) passes")
+	flag.IntVar(&cfg.epochs, "epochs", 10, "passes over the data, warm-up included")
 	flag.Float64Var(&cfg.lr, "lr", 0.2, "AdaGrad learning rate")
 	flag.Float64Var(&cfg.l2, "l2", 1e-4, "L2 penalty per update")
 	flag.Float64Var(&cfg.groupPow, "group-pow", 0.5, "sample weight = (size of source path group)^-pow, per class")
@@ -113,18 +128,43 @@ func main() {
 
 	// 1. grouped cross-validation of the learned model: out-of-fold logits
 	for f := 0; f < cfg.folds; f++ {
-		m := train(docs, cfg, func(d *doc) bool { return d.fold != f })
+		// train on nothing from the held-out repositories, neither as source
+		// nor as carrier of an injection
+		m := train(docs, cfg, func(d *doc) bool { return d.fold != f && d.cfold != f })
 		for i := range docs {
 			if docs[i].fold == f {
-				docs[i].logit = m.dot(&docs[i])
+				docs[i].logit, _ = m.logit(&docs[i], cfg.scale, false)
 			}
 		}
 	}
 	log.Printf("grouped cross-validation done (%s)", time.Since(start).Round(time.Millisecond))
+	if verbose {
+		means := map[string][3]float64{}
+		for i := range docs {
+			d := &docs[i]
+			k := fmt.Sprintf("f%d %s y=%v", d.fold, d.repo, d.y)
+			v := means[k]
+			v[0]++
+			v[1] += d.logit
+			if d.logit > 0 {
+				v[2]++
+			}
+			means[k] = v
+		}
+		var ks []string
+		for k := range means {
+			ks = append(ks, k)
+		}
+		sort.Strings(ks)
+		for _, k := range ks {
+			v := means[k]
+			fmt.Printf("  %-70s n=%5.0f mean logit %+.2f  >0: %.2f\n", k, v[0], v[1]/v[0], v[2]/v[0])
+		}
+	}
 
 	// 2. combination layer, itself validated fold by fold
 	for f := 0; f < cfg.folds; f++ {
-		st := fitStack(docs, cfg.stackLambda, func(d *doc) bool { return d.fold != f })
+		st := fitStack(docs, cfg.stackLambda, func(d *doc) bool { return d.fold != f && d.cfold != f })
 		for i := range docs {
 			if docs[i].fold == f {
 				docs[i].score = st.score(docs[i].logit, docs[i].sig)
@@ -133,6 +173,11 @@ func main() {
 	}
 	stack := fitStack(docs, cfg.stackLambda, func(*doc) bool { return true })
 
+	if dump != "" {
+		if err := writeDump(dump, docs); err != nil {
+			log.Fatal(err)
+		}
+	}
 	// 3. threshold from the validated scores
 	thr := chooseThreshold(docs, cfg.maxFPR, cfg.maxHardFPR)
 	report(os.Stdout, docs, thr, verbose)
@@ -140,7 +185,7 @@ func main() {
 	// 4. final model on all data
 	final := train(docs, cfg, func(*doc) bool { return true })
 	model := &inject.Model{
-		Bits: cfg.bits, FS: cfg.fs, Scale: cfg.scale, Window: cfg.window,
+		Bits: cfg.bits, FS: cfg.fs, Scale: cfg.scale, Block: cfg.block,
 		Bias: float32(final.bias), Weights: final.w,
 		LogitWeight: float32(stack.a), StackBias: float32(stack.c), Threshold: float32(thr),
 	}
@@ -177,7 +222,7 @@ func load(path string, cfg config) ([]doc, error) {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
 	scratch := inject.GetScratch()
-	counts := map[uint32]float32{}
+	var counts []map[uint32]float32
 	var docs []doc
 	line := 0
 	for sc.Scan() {
@@ -187,27 +232,39 @@ func load(path string, cfg config) ([]doc, error) {
 			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
 		}
 		res := inject.Analyze(nil, r.Text, scratch)
-		clear(counts)
-		total := 0
-		inject.Features(cfg.fs, cfg.bits, scratch.Norm(), scratch.Tokens(), func(idx uint32, _ int32) {
-			counts[idx]++
-			total++
-		})
-		d := doc{y: float64(r.Label), sig: res.Signals, kind: r.Kind, length: len(r.Text)}
+		d := doc{y: float64(r.Label), sig: res.Signals, kind: r.Kind, length: len(r.Text), line: line}
 		d.path, _, _ = strings.Cut(r.Source, "#")
 		d.repo, _, _ = strings.Cut(d.path, ":")
-		d.idx = make([]uint32, 0, len(counts))
-		for k := range counts {
-			d.idx = append(d.idx, k)
+		if _, c, ok := strings.Cut(r.Source, "carrier="); ok {
+			d.carrier, _, _ = strings.Cut(c, ":")
 		}
-		sort.Slice(d.idx, func(a, b int) bool { return d.idx[a] < d.idx[b] })
-		d.val = make([]float32, len(d.idx))
-		norm := float32(1)
-		if cfg.scale == inject.ScaleSqrt && total > 0 {
-			norm = float32(1 / math.Sqrt(float64(total)))
+		norm := scratch.Norm()
+		half := cfg.block
+		if half <= 0 {
+			half = len(norm) + 1
 		}
-		for i, k := range d.idx {
-			d.val[i] = counts[k] * norm
+		nb := max(1, (len(norm)+half-1)/half)
+		for len(counts) < nb {
+			counts = append(counts, map[uint32]float32{})
+		}
+		for b := 0; b < nb; b++ {
+			clear(counts[b])
+		}
+		inject.Features(cfg.fs, cfg.bits, norm, scratch.Tokens(), func(idx uint32, pos int32) {
+			counts[int(pos)/half][idx]++
+		})
+		d.blocks = make([]sparse, nb)
+		for b := 0; b < nb; b++ {
+			sp := &d.blocks[b]
+			for k := range counts[b] {
+				sp.idx = append(sp.idx, k)
+			}
+			sort.Slice(sp.idx, func(x, y int) bool { return sp.idx[x] < sp.idx[y] })
+			sp.val = make([]float32, len(sp.idx))
+			for i, k := range sp.idx {
+				sp.val[i] = counts[b][k]
+				sp.n += counts[b][k]
+			}
 		}
 		docs = append(docs, d)
 	}
@@ -217,7 +274,9 @@ func load(path string, cfg config) ([]doc, error) {
 func avgFeatures(docs []doc) int {
 	n := 0
 	for i := range docs {
-		n += len(docs[i].idx)
+		for _, b := range docs[i].blocks {
+			n += len(b.idx)
+		}
 	}
 	return n / max(1, len(docs))
 }
@@ -272,6 +331,10 @@ func assignFolds(docs []doc, k int) {
 	}
 	for i := range docs {
 		docs[i].fold = fold[docs[i].repo]
+		docs[i].cfold = -1
+		if f, ok := fold[docs[i].carrier]; ok && docs[i].carrier != "" {
+			docs[i].cfold = f
+		}
 	}
 }
 
@@ -280,16 +343,50 @@ type lr struct {
 	bias float64
 }
 
-func (m *lr) dot(d *doc) float64 {
-	z := m.bias
-	for i, k := range d.idx {
-		z += float64(m.w[k]) * float64(d.val[i])
+func (m *lr) blockSum(b *sparse) float64 {
+	var z float64
+	for i, k := range b.idx {
+		z += float64(m.w[k]) * float64(b.val[i])
 	}
 	return z
 }
 
+// logit returns the record's logit and the first block of the window that
+// gave it (-1 when the whole record is one window). whole scores the record
+// as one window whatever its length (the warm-up objective).
+func (m *lr) logit(d *doc, scale uint8, whole bool) (float64, int) {
+	if len(d.blocks) == 1 || whole {
+		var s, n float64
+		for i := range d.blocks {
+			s += m.blockSum(&d.blocks[i])
+			n += float64(d.blocks[i].n)
+		}
+		return m.bias + s*scaleOf(scale, n), -1
+	}
+	best, arg := math.Inf(-1), 0
+	prev := m.blockSum(&d.blocks[0])
+	for j := 1; j < len(d.blocks); j++ {
+		cur := m.blockSum(&d.blocks[j])
+		z := m.bias + (prev+cur)*scaleOf(scale, float64(d.blocks[j-1].n+d.blocks[j].n))
+		if z > best {
+			best, arg = z, j-1
+		}
+		prev = cur
+	}
+	return best, arg
+}
+
+func scaleOf(scale uint8, n float64) float64 {
+	if scale == inject.ScaleSqrt && n > 0 {
+		return 1 / math.Sqrt(n)
+	}
+	return 1
+}
+
 // train fits logistic regression with AdaGrad and an L2 penalty on the
-// records selected by use, in an order shuffled by the fixed seed.
+// records selected by use, in an order shuffled by the fixed seed. The first
+// cfg.warm passes score each record as a whole; the others score it by its
+// best window and update only that window (multiple-instance learning).
 func train(docs []doc, cfg config, use func(*doc) bool) *lr {
 	n := 1 << cfg.bits
 	m := &lr{w: make([]float32, n)}
@@ -302,16 +399,33 @@ func train(docs []doc, cfg config, use func(*doc) bool) *lr {
 		}
 	}
 	rng := rand.New(rand.NewSource(cfg.seed))
+	update := func(b *sparse, g float32) {
+		for j, k := range b.idx {
+			gi := g*b.val[j] + float32(cfg.l2)*m.w[k]
+			g2[k] += gi * gi
+			m.w[k] -= float32(cfg.lr) * gi / float32(math.Sqrt(float64(g2[k])+1e-8))
+		}
+	}
 	for ep := 0; ep < cfg.epochs; ep++ {
+		whole := ep < cfg.warm
 		rng.Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })
 		for _, i := range order {
 			d := &docs[i]
-			p := inject.Sigmoid(m.dot(d))
-			g := (p - d.y) * d.w
-			for j, k := range d.idx {
-				gi := float32(g)*d.val[j] + float32(cfg.l2)*m.w[k]
-				g2[k] += gi * gi
-				m.w[k] -= float32(cfg.lr) * gi / float32(math.Sqrt(float64(g2[k])+1e-8))
+			z, arg := m.logit(d, cfg.scale, whole)
+			g := (inject.Sigmoid(z) - d.y) * d.w
+			if arg < 0 {
+				var cnt float64
+				for b := range d.blocks {
+					cnt += float64(d.blocks[b].n)
+				}
+				gs := float32(g * scaleOf(cfg.scale, cnt))
+				for b := range d.blocks {
+					update(&d.blocks[b], gs)
+				}
+			} else {
+				gs := float32(g * scaleOf(cfg.scale, float64(d.blocks[arg].n+d.blocks[arg+1].n)))
+				update(&d.blocks[arg], gs)
+				update(&d.blocks[arg+1], gs)
 			}
 			bg2 += g * g
 			m.bias -= cfg.lr * g / math.Sqrt(bg2+1e-8)
@@ -354,18 +468,23 @@ func (s *stacker) score(logit float64, sig inject.Signal) float64 {
 
 // fitStack fits the combination layer by projected gradient descent on the
 // weighted log-loss plus lambda*(b_i - prior_i)^2; signal weights are kept
-// non-negative so adding a signal's words can never lower a score.
+// non-negative so adding a signal's words can never lower a score. The logit
+// is standardised while fitting so one step size suits every model.
 func fitStack(docs []doc, lambda float64, use func(*doc) bool) *stacker {
-	s := &stacker{a: 1}
-	s.b = signalPrior
-	var wsum float64
+	var wsum, mu, sq float64
 	for i := range docs {
 		if use(&docs[i]) {
 			wsum += docs[i].w
+			mu += docs[i].w * docs[i].logit
+			sq += docs[i].w * docs[i].logit * docs[i].logit
 		}
 	}
-	step := 0.5
-	for it := 0; it < 3000; it++ {
+	mu /= wsum
+	sd := math.Sqrt(math.Max(sq/wsum-mu*mu, 1e-12))
+	s := &stacker{a: 1}
+	s.b = signalPrior
+	const step = 1.0
+	for it := 0; it < 4000; it++ {
 		var ga, gc float64
 		var gb [inject.NumSignals]float64
 		for i := range docs {
@@ -373,8 +492,9 @@ func fitStack(docs []doc, lambda float64, use func(*doc) bool) *stacker {
 			if !use(d) {
 				continue
 			}
-			g := (s.score(d.logit, d.sig) - d.y) * d.w
-			ga += g * d.logit
+			x := (d.logit - mu) / sd
+			g := (s.score(x, d.sig) - d.y) * d.w
+			ga += g * x
 			gc += g
 			for k := range gb {
 				if d.sig&(1<<k) != 0 {
@@ -389,6 +509,9 @@ func fitStack(docs []doc, lambda float64, use func(*doc) bool) *stacker {
 			s.b[k] = math.Max(0, s.b[k]-step*gk)
 		}
 	}
+	// back to the raw logit: a*(l-mu)/sd + c
+	s.c -= s.a * mu / sd
+	s.a /= sd
 	return s
 }
 
@@ -486,6 +609,11 @@ func report(w io.Writer, docs []doc, thr float64, verbose bool) {
 		c, _ := tally(docs, t, func(*doc) string { return "all" })
 		fmt.Fprintf(w, "  at FPR<=%.2f (t=%.3f): %s\n", rate, t, c["all"])
 	}
+	for _, rate := range []float64{0.02, 0.05} {
+		lm, lh := macroRecall(docs, rate, func(d *doc) float64 { return d.logit })
+		cm, ch := macroRecall(docs, rate, func(d *doc) float64 { return d.score })
+		fmt.Fprintf(w, "  macro recall over injection repos at pooled FPR<=%.2f: logit %.3f (hard fpr %.3f)  combined %.3f (hard fpr %.3f)\n", rate, lm, lh, cm, ch)
+	}
 	fmt.Fprintf(w, "at the chosen threshold %.3f:\n", thr)
 	c, _ := tally(docs, thr, func(*doc) string { return "all" })
 	fmt.Fprintf(w, "  %-60s %s\n", "all", c["all"])
@@ -548,4 +676,55 @@ func auc(docs []doc, score func(*doc) float64) float64 {
 		i = j
 	}
 	return sum / math.Max(1, pos*neg)
+}
+
+func writeDump(path string, docs []doc) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(f)
+	for i := range docs {
+		d := &docs[i]
+		if err := enc.Encode(map[string]any{"line": d.line, "label": d.y, "kind": d.kind, "path": d.path,
+			"fold": d.fold, "logit": d.logit, "score": d.score, "signals": d.sig.Names(nil)}); err != nil {
+			return err
+		}
+	}
+	return f.Close()
+}
+
+// macroRecall thresholds score at the pooled benign false-positive rate
+// rate and returns the mean recall over source repositories holding
+// injections, and the false-positive rate on benign-hard records.
+func macroRecall(docs []doc, rate float64, score func(*doc) float64) (float64, float64) {
+	var neg []float64
+	for i := range docs {
+		if docs[i].y == 0 {
+			neg = append(neg, score(&docs[i]))
+		}
+	}
+	t := quantileThreshold(neg, rate)
+	hit, tot := map[string]float64{}, map[string]float64{}
+	var hardFP, hard float64
+	for i := range docs {
+		d := &docs[i]
+		s := score(d)
+		if d.y == 1 {
+			tot[d.repo]++
+			if s >= t {
+				hit[d.repo]++
+			}
+		} else if d.kind == "benign-hard" {
+			hard++
+			if s >= t {
+				hardFP++
+			}
+		}
+	}
+	var sum float64
+	for r, n := range tot {
+		sum += hit[r] / n
+	}
+	return sum / float64(len(tot)), hardFP / math.Max(1, hard)
 }

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs and a fresh machine lacks: a real
+# redis-server (Debian package) and the Python environment for the client
+# and adapter tests. Safe to run again: it skips what is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "deps: installing redis-server"
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
+  # The package starts a system redis on 6379; the tests start their own.
+  $sudo systemctl disable --now redis-server >/dev/null 2>&1 || $sudo service redis-server stop >/dev/null 2>&1 || true
+fi
+
+if [ -f clients/python/pyproject.toml ]; then
+  if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+  fi
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -r clients/python/requirements-test.txt
+  .venv/bin/pip install -q -e "clients/python[all]"
+fi
