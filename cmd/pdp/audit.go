@@ -33,7 +33,7 @@ malformed) with file, line and seq. Exits 1 on any break.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rep, err := audit.Verify(args...)
 			if err != nil && !errors.Is(err, audit.ErrBroken) {
-				return fmt.Errorf("audit verify: %w", err)
+				return err // already says "verify: ..."
 			}
 			if werr := rep.WriteText(cmd.OutOrStdout()); werr != nil {
 				return fmt.Errorf("audit verify: %w", werr)

@@ -18,6 +18,7 @@ import (
 	"github.com/agentpdp/agentpdp/internal/eval"
 	"github.com/agentpdp/agentpdp/internal/policystore"
 	"github.com/agentpdp/agentpdp/internal/server"
+	"github.com/agentpdp/agentpdp/internal/telemetry"
 )
 
 // serveOptions are pdp serve's settings; each is a flag, a PDP_* variable
@@ -27,6 +28,7 @@ type serveOptions struct {
 	policies        string
 	listen          string
 	adminListen     string
+	metricsListen   string
 	redisURL        string
 	redisTimeout    time.Duration
 	limitFailOpen   bool
@@ -61,6 +63,7 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&o.policies, "policies", "", "policy directory, watched and hot-reloaded (default: the embedded examples)")
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8181", "address for agents (Authorize, ReportOutcome, ScanContent, WaitApproval)")
 	f.StringVar(&o.adminListen, "admin-listen", "127.0.0.1:8182", "address for operators (approvals, suspensions, audit stream); empty disables")
+	f.StringVar(&o.metricsListen, "metrics-listen", "", "address for Prometheus /metrics, e.g. 127.0.0.1:9464 (default: off)")
 	f.StringVar(&o.redisURL, "redis", "", "Redis URL (redis://host:6379/0): share limits, approvals and suspensions across replicas")
 	f.DurationVar(&o.redisTimeout, "redis-timeout", 50*time.Millisecond, "timeout of one Redis round trip on the decision path")
 	f.BoolVar(&o.limitFailOpen, "rate-limit-fail-open", false, "admit calls when the rate-limit backend is unreachable (default: deny)")
@@ -86,6 +89,11 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		return err
 	}
 	defer app.close(log)
+	if h := app.tel.MetricsHandler(); h != nil {
+		if err := serveMetrics(ctx, o.metricsListen, h, log); err != nil {
+			return err
+		}
+	}
 
 	agentLis, err := net.Listen("tcp", o.listen)
 	if err != nil {
@@ -123,6 +131,7 @@ func policySource(dir string) string {
 
 // app is everything pdp serve runs, in the order it was built.
 type app struct {
+	tel     *telemetry.Telemetry
 	store   *policystore.Store
 	srv     *server.Server
 	closers []func(context.Context) error
@@ -140,21 +149,32 @@ func (a *app) close(log *slog.Logger) {
 
 func buildApp(ctx context.Context, o *serveOptions, log *slog.Logger) (*app, error) {
 	a := &app{}
+	var err error
+	if a.tel, err = telemetry.Setup(ctx, telemetry.Options{ServiceVersion: version, Metrics: o.metricsListen != ""}); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, a.tel.Shutdown)
+	var auditLog *auditTrail
+	st := &sharedState{}
+	metrics, err := telemetry.NewMetrics(a.tel.Meter,
+		gaugesFor(func() *policystore.Store { return a.store }, st, func() *auditTrail { return auditLog }))
+	if err != nil {
+		return nil, err
+	}
 	compiler, err := eval.NewCompiler(eval.Options{Content: newContentScanner()})
 	if err != nil {
 		return nil, err
 	}
-	a.store, err = policystore.Open(compiler, o.policies, examples.Policies(), log, policystore.Hooks{})
-	if err != nil {
+	hooks := policystore.Hooks{Loaded: func(*eval.Set) { metrics.Reloaded(true) }, Failed: func(error) { metrics.Reloaded(false) }}
+	if a.store, err = policystore.Open(compiler, o.policies, examples.Policies(), log, hooks); err != nil {
 		return nil, err
 	}
-	st, err := openState(ctx, o, log)
-	if err != nil {
+	if err := openState(ctx, o, log, st); err != nil {
+		a.close(log)
 		return nil, err
 	}
 	a.closers = append(a.closers, st.close)
-	auditLog, err := openAudit(ctx, o, st, log)
-	if err != nil {
+	if auditLog, err = openAudit(ctx, o, st, log); err != nil {
 		a.close(log)
 		return nil, err
 	}
@@ -163,6 +183,7 @@ func buildApp(ctx context.Context, o *serveOptions, log *slog.Logger) (*app, err
 		Policies: a.store, Limiter: st.limiter, LimitFailOpen: o.limitFailOpen,
 		Audit: auditLog.log, Content: newDecisionScanner(), Logger: log,
 		Approvals: st.approvals, Suspensions: st.suspensions,
+		Tracer: a.tel.Tracer.Tracer("github.com/agentpdp/agentpdp"), Metrics: metrics,
 	})
 	if err != nil {
 		a.close(log)
@@ -172,7 +193,8 @@ func buildApp(ctx context.Context, o *serveOptions, log *slog.Logger) (*app, err
 	a.srv, err = server.New(server.Config{
 		Decider: d, Audit: auditLog.log, Content: newDecisionScanner(), Logger: log,
 		AuditFeed: auditLog.feed, Approvals: approvals, AgentWait: approvals.WaitApproval,
-		Admin: server.NewAdminService(st.suspensions, auditLog.log, log),
+		Admin:         server.NewAdminService(st.suspensions, auditLog.log, log),
+		ServerOptions: a.tel.ServerOptions(),
 	})
 	if err != nil {
 		a.close(log)
@@ -189,9 +211,9 @@ func newLogger(format, level string) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: lv}
 	switch format {
 	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+		return slog.New(telemetry.TraceHandler{Handler: slog.NewJSONHandler(os.Stderr, opts)}), nil
 	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+		return slog.New(telemetry.TraceHandler{Handler: slog.NewTextHandler(os.Stderr, opts)}), nil
 	}
 	return nil, errors.New("log-format: want json or text")
 }

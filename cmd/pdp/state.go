@@ -22,29 +22,29 @@ type sharedState struct {
 	suspensions suspension.Store
 }
 
-func openState(ctx context.Context, o *serveOptions, log *slog.Logger) (*sharedState, error) {
-	st := &sharedState{}
+// openState fills st, which the metrics already hold.
+func openState(ctx context.Context, o *serveOptions, log *slog.Logger, st *sharedState) error {
 	if o.redisURL == "" {
 		st.limiter = ratelimit.NewMemory(ratelimit.MemoryOptions{})
 		st.approvals = approval.NewMemory()
 		st.suspensions = suspension.NewMemory()
-		return st, nil
+		return nil
 	}
 	client, err := redisconn.Open(ctx, o.redisURL, redisconn.Options{
 		DialTimeout: o.redisTimeout, ReadTimeout: o.redisTimeout, WriteTimeout: o.redisTimeout,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	st.redis = client
 	st.limiter = ratelimit.NewRedis(client, ratelimit.RedisOptions{Timeout: o.redisTimeout})
 	st.approvals = approval.NewRedis(client, log)
 	if st.suspensions, err = suspension.NewRedis(ctx, client, log); err != nil {
 		client.Close()
-		return nil, err
+		return err
 	}
 	log.Info("limits, approvals and suspensions shared in redis")
-	return st, nil
+	return nil
 }
 
 func (s *sharedState) close(context.Context) error {

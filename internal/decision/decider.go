@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	pb "github.com/agentpdp/agentpdp/gen/go/agentpdp/v1"
@@ -19,6 +21,7 @@ import (
 	"github.com/agentpdp/agentpdp/internal/eval"
 	"github.com/agentpdp/agentpdp/internal/ratelimit"
 	"github.com/agentpdp/agentpdp/internal/suspension"
+	"github.com/agentpdp/agentpdp/internal/telemetry"
 )
 
 // Built-in reasons the decision layer adds.
@@ -53,6 +56,8 @@ type Config struct {
 	Approvals     approval.Store   // nil: REQUIRE_APPROVAL creates nothing
 	Suspensions   suspension.Store // nil: no kill switch
 	Logger        *slog.Logger
+	Tracer        trace.Tracer       // nil: no spans
+	Metrics       *telemetry.Metrics // nil: no metrics
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -71,6 +76,9 @@ func New(cfg Config) (*Decider, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Tracer == nil {
+		cfg.Tracer = noop.NewTracerProvider().Tracer("")
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
@@ -83,10 +91,15 @@ func New(cfg Config) (*Decider, error) {
 // with the failure as its reason.
 func (d *Decider) Decide(ctx context.Context, req *pb.AuthorizeRequest) *pb.AuthorizeResponse {
 	start := time.Now()
+	ctx, span := d.cfg.Tracer.Start(ctx, "pdp.decide")
+	defer span.End()
 	now := d.cfg.Now()
-	st := &state{ctx: ctx, req: req, now: now, resp: &pb.AuthorizeResponse{DryRun: req.GetDryRun()},
+	st := &state{req: req, now: now, resp: &pb.AuthorizeResponse{DryRun: req.GetDryRun()},
 		result: &eval.Result{}}
 	st.resp.DecisionId = newID()
+	if sc := span.SpanContext(); sc.HasTraceID() {
+		st.resp.TraceId = sc.TraceID().String()
+	}
 	set := d.cfg.Policies.Current()
 	st.resp.PolicyVersion = set.Version
 
@@ -105,6 +118,7 @@ func (d *Decider) Decide(ctx context.Context, req *pb.AuthorizeRequest) *pb.Auth
 	d.requestApproval(ctx, st)
 	d.countDenial(ctx, st)
 	st.resp.EvalTime = durationpb.New(time.Since(start))
+	defer d.observe(ctx, span, set, st, start)
 	if d.cfg.Audit != nil {
 		if err := d.cfg.Audit.Append(ctx, d.record(st, time.Since(start))); err != nil {
 			d.log.ErrorContext(ctx, "audit append failed; denying", "decision_id", st.resp.DecisionId, "err", err)
@@ -119,7 +133,6 @@ func (d *Decider) Decide(ctx context.Context, req *pb.AuthorizeRequest) *pb.Auth
 
 // state is one decision in progress.
 type state struct {
-	ctx       context.Context
 	suspended bool
 	// approval is the approval this retry presents, once checked.
 	approval *pb.Approval

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	pb "github.com/agentpdp/agentpdp/gen/go/agentpdp/v1"
@@ -58,11 +57,6 @@ func (d *Decider) record(st *state, latency time.Duration) *audit.Record {
 	}
 	if c := resp.Content; c != nil {
 		r.Content = &audit.Content{InjectionScore: c.InjectionScore, Signals: c.Signals, PIIKinds: c.PiiKinds}
-	}
-	if r.TraceID == "" {
-		if sc := trace.SpanContextFromContext(st.ctx); sc.HasTraceID() {
-			r.TraceID = sc.TraceID().String()
-		}
 	}
 	return r
 }

@@ -125,6 +125,29 @@ func (s *Set) PolicyFor(agentID string) *Policy {
 	return nil
 }
 
+// AgentLabel names an agent for metrics without letting callers mint label
+// values: an exact id a policy names, else the glob that matched, else
+// "unknown".
+func (s *Set) AgentLabel(agentID string) string {
+	if _, ok := s.exact[agentID]; ok {
+		return agentID
+	}
+	for _, g := range s.globs {
+		if policy.Match(g.pattern, agentID) {
+			return g.pattern
+		}
+	}
+	return "unknown"
+}
+
+// ToolLabel is tool when the policy names it exactly, else "other".
+func (p *Policy) ToolLabel(tool string) string {
+	if _, ok := p.plans[tool]; ok {
+		return tool
+	}
+	return "other"
+}
+
 func (p *Policy) planFor(tool string) *plan {
 	if pl, ok := p.plans[tool]; ok {
 		return pl

@@ -1,0 +1,140 @@
+package telemetry
+
+import (
+	"context"
+	"fmt"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Metrics are the PDP's own instruments. Labels are bounded: agents and
+// tools are labelled only as policies name them (see decision.labels), never
+// principals or arguments.
+type Metrics struct {
+	decisions   metric.Int64Counter
+	latency     metric.Float64Histogram
+	rateLimited metric.Int64Counter
+	reloads     metric.Int64Counter
+}
+
+// Gauges are read at scrape time.
+type Gauges struct {
+	PolicyVersion    func() string
+	AuditQueueDepth  func() int64
+	AuditDropped     func() int64 // records refused or dropped, all sinks
+	LimiterErrors    func() int64 // backend (Redis) errors
+	ApprovalsPending func(ctx context.Context) int64
+	Suspensions      func(ctx context.Context) int64
+}
+
+// NewMetrics creates the instruments on mp and registers the gauges.
+func NewMetrics(mp metric.MeterProvider, g Gauges) (*Metrics, error) {
+	m := mp.Meter("github.com/agentpdp/agentpdp")
+	out := &Metrics{}
+	var err error
+	if out.decisions, err = m.Int64Counter("agentpdp.decisions",
+		metric.WithDescription("Decisions by decision, policy decision, mode, agent and tool.")); err != nil {
+		return nil, err
+	}
+	if out.latency, err = m.Float64Histogram("agentpdp.decision.duration", metric.WithUnit("s"),
+		metric.WithDescription("Time to decide one call, in the PDP."),
+		metric.WithExplicitBucketBoundaries(.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .05)); err != nil {
+		return nil, err
+	}
+	if out.rateLimited, err = m.Int64Counter("agentpdp.ratelimit.rejections",
+		metric.WithDescription("Calls refused by a rate limit.")); err != nil {
+		return nil, err
+	}
+	if out.reloads, err = m.Int64Counter("agentpdp.policy.reloads",
+		metric.WithDescription("Policy reloads by result (ok, error).")); err != nil {
+		return nil, err
+	}
+	if err := registerGauges(m, g); err != nil {
+		return nil, fmt.Errorf("gauges: %w", err)
+	}
+	return out, nil
+}
+
+// Decided counts one decision.
+func (m *Metrics) Decided(ctx context.Context, decision, policyDecision, mode, agent, tool string, seconds float64) {
+	if m == nil {
+		return
+	}
+	m.decisions.Add(ctx, 1, metric.WithAttributes(attribute.String("decision", decision),
+		attribute.String("policy_decision", policyDecision), attribute.String("mode", mode),
+		attribute.String("agent", agent), attribute.String("tool", tool)))
+	m.latency.Record(ctx, seconds, metric.WithAttributes(attribute.String("decision", decision)))
+}
+
+// RateLimited counts a refusal by one limit.
+func (m *Metrics) RateLimited(ctx context.Context, policy, limit string) {
+	if m == nil {
+		return
+	}
+	m.rateLimited.Add(ctx, 1, metric.WithAttributes(attribute.String("policy", policy), attribute.String("limit", limit)))
+}
+
+// Reloaded counts a policy reload.
+func (m *Metrics) Reloaded(ok bool) {
+	if m == nil {
+		return
+	}
+	result := "ok"
+	if !ok {
+		result = "error"
+	}
+	m.reloads.Add(context.Background(), 1, metric.WithAttributes(attribute.String("result", result)))
+}
+
+func registerGauges(m metric.Meter, g Gauges) error {
+	version, err := m.Int64ObservableGauge("agentpdp.policy.info",
+		metric.WithDescription("1, labelled with the loaded policy set's version."))
+	if err != nil {
+		return err
+	}
+	depth, err := m.Int64ObservableGauge("agentpdp.audit.queue.depth",
+		metric.WithDescription("Audit records accepted but not yet written."))
+	if err != nil {
+		return err
+	}
+	dropped, err := m.Int64ObservableCounter("agentpdp.audit.dropped",
+		metric.WithDescription("Audit records refused (queue full) or dropped by a slow extra sink."))
+	if err != nil {
+		return err
+	}
+	redisErrs, err := m.Int64ObservableCounter("agentpdp.ratelimit.backend.errors",
+		metric.WithDescription("Rate-limit backend (Redis) errors and timeouts."))
+	if err != nil {
+		return err
+	}
+	pending, err := m.Int64ObservableGauge("agentpdp.approvals.pending", metric.WithDescription("Approvals waiting for a human."))
+	if err != nil {
+		return err
+	}
+	suspended, err := m.Int64ObservableGauge("agentpdp.suspensions", metric.WithDescription("Active suspensions."))
+	if err != nil {
+		return err
+	}
+	_, err = m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		observe := func(inst metric.Int64Observable, f func() int64) {
+			if f != nil {
+				o.ObserveInt64(inst, f())
+			}
+		}
+		if g.PolicyVersion != nil {
+			o.ObserveInt64(version, 1, metric.WithAttributes(attribute.String("version", g.PolicyVersion())))
+		}
+		observe(depth, g.AuditQueueDepth)
+		observe(dropped, g.AuditDropped)
+		observe(redisErrs, g.LimiterErrors)
+		if g.ApprovalsPending != nil {
+			o.ObserveInt64(pending, g.ApprovalsPending(ctx))
+		}
+		if g.Suspensions != nil {
+			o.ObserveInt64(suspended, g.Suspensions(ctx))
+		}
+		return nil
+	}, version, depth, dropped, redisErrs, pending, suspended)
+	return err
+}
