@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/redis/go-redis/v9"
@@ -30,6 +31,7 @@ func openState(ctx context.Context, o *serveOptions, log *slog.Logger, st *share
 		st.suspensions = suspension.NewMemory()
 		return nil
 	}
+	redis.SetLogger(redisLogger{log})
 	client, err := redisconn.Open(ctx, o.redisURL, redisconn.Options{
 		DialTimeout: o.redisTimeout, ReadTimeout: o.redisTimeout, WriteTimeout: o.redisTimeout,
 	})
@@ -55,4 +57,12 @@ func (s *sharedState) close(context.Context) error {
 		}
 	}
 	return err
+}
+
+// redisLogger sends go-redis's own messages (dial failures during an
+// outage) through the service's structured log instead of bare stderr.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis client", "msg", fmt.Sprintf(format, v...))
 }

@@ -25,10 +25,11 @@ func NewMemory() *Memory {
 }
 
 func (m *Memory) Create(_ context.Context, a *pb.Approval) error {
+	stored := proto.Clone(a).(*pb.Approval)
 	m.mu.Lock()
-	m.byID[a.Id] = proto.Clone(a).(*pb.Approval)
+	m.byID[a.Id] = stored
 	m.mu.Unlock()
-	m.bus.publish(Event{Kind: pb.ApprovalEvent_KIND_CREATED, Approval: a})
+	m.bus.publish(Event{Kind: pb.ApprovalEvent_KIND_CREATED, Approval: proto.Clone(stored).(*pb.Approval)})
 	return nil
 }
 

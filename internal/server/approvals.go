@@ -146,7 +146,8 @@ func approvalStatus(err error) error {
 	case errors.Is(err, approval.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, approval.ErrExpired), errors.Is(err, approval.ErrNotPending),
-		errors.Is(err, approval.ErrUsed), errors.Is(err, approval.ErrRejected), errors.Is(err, approval.ErrNotApproved):
+		errors.Is(err, approval.ErrUsed), errors.Is(err, approval.ErrRejected), errors.Is(err, approval.ErrNotApproved),
+		errors.Is(err, approval.ErrDigestMismatch):
 		return status.Error(codes.FailedPrecondition, err.Error())
 	}
 	return status.Error(codes.Unavailable, err.Error())
