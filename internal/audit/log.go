@@ -197,6 +197,7 @@ type Log struct {
 	sinks    []*sinkRunner
 	lock     interface{ Close() error }
 	done     chan struct{}
+	kick     chan struct{} // ends the writer's linger early (buffer of one)
 	doneCh   sync.Pool
 	encoders sync.Pool
 }
@@ -220,7 +221,7 @@ func Open(opts Options) (*Log, error) {
 		lock.Close()
 		return nil, err
 	}
-	l := &Log{opts: o, q: make(chan pending, o.QueueSize), lock: lock, done: make(chan struct{})}
+	l := &Log{opts: o, q: make(chan pending, o.QueueSize), lock: lock, done: make(chan struct{}), kick: make(chan struct{}, 1)}
 	l.doneCh.New = func() any { return make(chan error, 1) }
 	l.encoders.New = func() any { return newEncoder() }
 	for _, sc := range o.Sinks {
@@ -235,8 +236,9 @@ func Open(opts Options) (*Log, error) {
 // ChainID is the chain this log appends to.
 func (l *Log) ChainID() string { return l.opts.ChainID }
 
-// Append adds r to the trail. It copies r, so the caller keeps ownership and
-// may reuse it (maps inside r are shared and must not change afterwards).
+// Append adds r to the trail. It encodes a copy of r before returning, so
+// the caller keeps r (what r points to is shared with the sinks' copy of the
+// record, so it must not change afterwards).
 // In async mode it returns once queued; in durable mode once the record is
 // fsynced, and then r's ChainID, Seq, PrevHash, Hash and Time are filled in.
 // Any error means the record may not be in the trail: fail closed.
@@ -308,6 +310,7 @@ func (l *Log) Sync(ctx context.Context) error {
 		l.doneCh.Put(p.done)
 		return err
 	}
+	l.wake()
 	return l.wait(ctx, p.done)
 }
 
@@ -321,6 +324,9 @@ func (l *Log) enqueue(ctx context.Context, p pending) error {
 	select {
 	case l.q <- p:
 		l.countAppended(p)
+		if len(l.q) > cap(l.q)/2 {
+			l.wake() // don't let the writer linger into a full queue
+		}
 		return nil
 	default:
 	}
@@ -337,6 +343,14 @@ func (l *Log) enqueue(ctx context.Context, p pending) error {
 	case <-ctx.Done():
 		l.stats.refused.Add(1)
 		return fmt.Errorf("audit: enqueue: %w", ctx.Err())
+	}
+}
+
+// wake ends the writer's linger; it never blocks.
+func (l *Log) wake() {
+	select {
+	case l.kick <- struct{}{}:
+	default:
 	}
 }
 
@@ -370,6 +384,7 @@ func (l *Log) Close(ctx context.Context) error {
 	l.closed = true
 	close(l.q)
 	l.mu.Unlock()
+	l.wake()
 	select {
 	case <-l.done:
 	case <-ctx.Done():

@@ -311,8 +311,8 @@ func TestWriteFailureFailsClosedAndRecovers(t *testing.T) {
 	l := openLog(t, o)
 	appendN(t, l, 1, 3)
 	failing.Store(true)
-	if err := l.Append(context.Background(), decisionRecord(4, "a", "ALLOW")); err == nil {
-		t.Fatal("Append during a write failure returned nil")
+	if err := l.Append(context.Background(), decisionRecord(4, "a", "ALLOW")); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Append during a write failure = %v, want ErrUnavailable", err)
 	}
 	if err := l.Append(context.Background(), decisionRecord(5, "a", "ALLOW")); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Append while failed = %v, want ErrUnavailable", err)

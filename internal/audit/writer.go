@@ -1,12 +1,13 @@
 package audit
 
 import (
+	"fmt"
 	"log/slog"
 	"time"
 )
 
-// flushThreshold makes async writes go out before the flush timer when a
-// burst has filled this much: bigger writes gain little.
+// flushThreshold ends a batch at this many bytes: bigger writes gain little,
+// and it bounds what a failed write loses.
 const flushThreshold = 256 << 10
 
 // writer is the single goroutine that owns the chain: it alone assigns Seq
@@ -29,20 +30,20 @@ type writer struct {
 	waiters   []chan error
 	forceSync bool
 
-	flushT, syncT, retryT    *time.Timer
-	flushArmed, syncArmed    bool
-	unsynced                 bool
-	failed                   error
-	lastSinkLog, lastFailLog time.Time
+	lingerT, syncT, retryT *time.Timer
+	syncArmed              bool
+	unsynced               bool
+	failed                 error
+	lastFailLog            time.Time
 }
 
 func newWriter(l *Log, t *trail, st chainState) *writer {
 	w := &writer{
 		l: l, opts: &l.opts, log: l.opts.Logger, trail: t,
 		seq: st.seq, prevHash: st.hash,
-		flushT: time.NewTimer(time.Hour), syncT: time.NewTimer(time.Hour), retryT: time.NewTimer(time.Hour),
+		lingerT: time.NewTimer(time.Hour), syncT: time.NewTimer(time.Hour), retryT: time.NewTimer(time.Hour),
 	}
-	w.flushT.Stop()
+	w.lingerT.Stop()
 	w.syncT.Stop()
 	w.retryT.Stop()
 	return w
@@ -58,16 +59,11 @@ func (w *writer) run() {
 				return
 			}
 			w.add(p)
-			closed := w.gather()
-			w.endBatch()
-			if closed {
+			w.linger(p)
+			if closed := w.drain(); closed {
 				w.shutdown()
 				return
 			}
-		case <-w.flushT.C:
-			w.flushArmed = false
-			w.flush()
-			w.publish()
 		case <-w.syncT.C:
 			w.syncArmed = false
 			w.sync()
@@ -77,23 +73,55 @@ func (w *writer) run() {
 	}
 }
 
-// gather takes what is already queued, up to MaxBatch records or
-// flushThreshold bytes, without waiting: under load batches grow by
-// themselves, which is what makes group commit work. It reports whether the
-// queue was closed.
-func (w *writer) gather() bool {
+// linger, in async mode, lets a burst queue up for FlushInterval after its
+// first record instead of taking records as they come. A writer that keeps
+// up would otherwise park on the queue after every record and every Append
+// would have to wake it (a goroutine and often a thread wakeup, several µs
+// of scheduler work per decision); this way Append only drops the record
+// into the channel's buffer, and the writer wakes about once per interval.
+// Durable mode never lingers: its batches form while the previous fsync
+// runs.
+func (w *writer) linger(p pending) {
+	if w.opts.Durability != Async || p.barrier {
+		return
+	}
+	w.lingerT.Reset(w.opts.FlushInterval)
+	select {
+	case <-w.lingerT.C:
+	case <-w.l.kick: // Sync, Close or a half-full queue
+		w.lingerT.Stop()
+	}
+}
+
+// drain takes everything queued, in batches of at most MaxBatch records or
+// flushThreshold bytes, and ends each batch. It reports whether the queue
+// was closed.
+func (w *writer) drain() bool {
+	for {
+		closed, more := w.gather()
+		w.endBatch()
+		if closed || !more {
+			return closed
+		}
+	}
+}
+
+// gather adds what is already queued to the batch, without waiting: under
+// load batches grow by themselves, which is what makes group commit work.
+// more reports that it stopped at a batch limit with records left.
+func (w *writer) gather() (closed, more bool) {
 	for n := 1; n < w.opts.MaxBatch && len(w.buf) < flushThreshold; n++ {
 		select {
 		case p, ok := <-w.l.q:
 			if !ok {
-				return true
+				return true, false
 			}
 			w.add(p)
 		default:
-			return false
+			return false, false
 		}
 	}
-	return false
+	return false, len(w.l.q) > 0
 }
 
 // add chains one record into the current batch.
@@ -104,7 +132,7 @@ func (w *writer) add(p pending) {
 		return
 	}
 	if w.failed != nil {
-		w.reject(p, w.failed)
+		w.reject(p, unavailable(w.failed))
 		return
 	}
 	r := p.rec
@@ -116,7 +144,7 @@ func (w *writer) add(p pending) {
 	w.line = line
 	r.ChainID, r.Seq, r.PrevHash, r.Hash = w.opts.ChainID, seq, w.prevHash, hash
 	if w.trail.needsRotate(len(w.buf), len(line)) && !w.rotate(r.Seq) {
-		w.reject(p, w.failed)
+		w.reject(p, unavailable(w.failed))
 		return
 	}
 	w.buf = append(w.buf, line...)
@@ -132,6 +160,10 @@ func (w *writer) add(p pending) {
 	}
 }
 
+// unavailable is how a file failure reaches callers: ErrUnavailable, so the
+// decision layer can tell it apart, wrapping the cause.
+func unavailable(err error) error { return fmt.Errorf("%w: %w", ErrUnavailable, err) }
+
 // reject tells a waiting caller its record is not in the trail, or counts
 // an async record as lost.
 func (w *writer) reject(p pending, err error) {
@@ -144,30 +176,21 @@ func (w *writer) reject(p pending, err error) {
 	}
 }
 
-// endBatch makes the batch as durable as the mode asks. Durable mode (and a
-// Sync barrier) writes, fsyncs once and releases every waiter of the batch.
-// Async mode writes a big batch now and a small one when the flush timer
-// fires, so a trickle of records costs one write per FlushInterval.
+// endBatch writes the batch and makes it as durable as the mode asks: durable
+// mode (and a Sync barrier) fsyncs once and releases every waiter of the
+// batch; async mode leaves the fsync to the sync timer.
 func (w *writer) endBatch() {
 	if w.failed != nil {
-		w.release(w.failed)
+		w.release(unavailable(w.failed))
 		return
 	}
+	w.flush()
 	if w.opts.Durability == Durable || w.forceSync {
-		w.flush()
 		w.sync()
-		w.release(w.failed)
-		w.publish()
 		w.forceSync = false
-		return
 	}
-	if len(w.buf) >= flushThreshold {
-		w.flush()
-		w.publish()
-	} else if len(w.buf) > 0 && !w.flushArmed {
-		w.flushT.Reset(w.opts.FlushInterval)
-		w.flushArmed = true
-	}
+	w.release(nil) // on failure, fail has released them with the error
+	w.publish()
 }
 
 // flush writes the batch to the file.
@@ -263,7 +286,7 @@ func (w *writer) fail(err error) {
 	w.log.Error("audit: file trail failed; refusing decisions until it recovers", "err", err, "lost", lost)
 	clear(w.entries)
 	w.entries, w.buf = w.entries[:0], w.buf[:0]
-	w.release(err)
+	w.release(unavailable(err))
 	if cerr := w.trail.close(); cerr != nil {
 		w.log.Warn("audit: closing failed file", "err", cerr)
 	}
@@ -292,7 +315,6 @@ func (w *writer) retry() {
 func (w *writer) shutdown() {
 	w.forceSync = true
 	w.endBatch()
-	w.flushT.Stop()
 	w.syncT.Stop()
 	w.retryT.Stop()
 	if w.failed == nil {

@@ -70,11 +70,13 @@ type config struct {
 	lr          float64
 	l2          float64
 	groupPow    float64
+	groupBy     string
+	hardWeight  float64
 	folds       int
 	seed        int64
 	maxFPR      float64
 	maxHardFPR  float64
-	stackLambda float64
+	kappa       float64
 }
 
 func main() {
@@ -85,6 +87,7 @@ func main() {
 		scale   string
 		verbose bool
 		dump    string
+		devPath string
 	)
 	flag.StringVar(&dump, "dump", "", "write out-of-fold scores, one JSON line per record, to this file")
 	flag.UintVar(&cfg.bits, "bits", 18, "log2 of hash buckets")
@@ -98,12 +101,15 @@ func main() {
 	flag.IntVar(&cfg.epochs, "epochs", 10, "passes over the data, warm-up included")
 	flag.Float64Var(&cfg.lr, "lr", 0.2, "AdaGrad learning rate")
 	flag.Float64Var(&cfg.l2, "l2", 1e-4, "L2 penalty per update")
-	flag.Float64Var(&cfg.groupPow, "group-pow", 0.5, "sample weight = (size of source path group)^-pow, per class")
+	flag.Float64Var(&cfg.groupPow, "group-pow", 0.5, "sample weight = (size of the record's weighting group)^-pow, per class")
+	flag.StringVar(&cfg.groupBy, "group-by", "path", "weighting group: path (owner/repo:path) or repo")
+	flag.Float64Var(&cfg.hardWeight, "hard-weight", 1, "extra weight of benign-hard records")
+	flag.StringVar(&devPath, "dev", "", "labelled JSONL to report on at the end (never used for any choice)")
 	flag.IntVar(&cfg.folds, "folds", 5, "grouped cross-validation folds")
 	flag.Int64Var(&cfg.seed, "seed", 1, "random seed")
 	flag.Float64Var(&cfg.maxFPR, "max-fpr", 0.01, "threshold: highest validated false-positive rate on all benign")
 	flag.Float64Var(&cfg.maxHardFPR, "max-hard-fpr", 0.03, "threshold: highest validated false-positive rate on benign-hard")
-	flag.Float64Var(&cfg.stackLambda, "stack-lambda", 4, "pull of the signal weights towards their priors")
+	flag.Float64Var(&cfg.kappa, "kappa", 5, "strength, in records, of each signal probability's prior")
 	flag.BoolVar(&verbose, "v", false, "print per-group validation tables")
 	flag.Parse()
 	if *data == "" {
@@ -123,7 +129,7 @@ func main() {
 		log.Fatal(err)
 	}
 	log.Printf("loaded %d records, %d features per record on average (%s)", len(docs), avgFeatures(docs), time.Since(start).Round(time.Millisecond))
-	setWeights(docs, cfg.groupPow)
+	setWeights(docs, cfg)
 	assignFolds(docs, cfg.folds)
 
 	// 1. grouped cross-validation of the learned model: out-of-fold logits
@@ -164,14 +170,14 @@ func main() {
 
 	// 2. combination layer, itself validated fold by fold
 	for f := 0; f < cfg.folds; f++ {
-		st := fitStack(docs, cfg.stackLambda, func(d *doc) bool { return d.fold != f && d.cfold != f })
+		st := fitCombiner(docs, cfg.kappa, func(d *doc) bool { return d.fold != f && d.cfold != f })
 		for i := range docs {
 			if docs[i].fold == f {
 				docs[i].score = st.score(docs[i].logit, docs[i].sig)
 			}
 		}
 	}
-	stack := fitStack(docs, cfg.stackLambda, func(*doc) bool { return true })
+	comb := fitCombiner(docs, cfg.kappa, func(*doc) bool { return true })
 
 	if dump != "" {
 		if err := writeDump(dump, docs); err != nil {
@@ -187,14 +193,11 @@ func main() {
 	model := &inject.Model{
 		Bits: cfg.bits, FS: cfg.fs, Scale: cfg.scale, Block: cfg.block,
 		Bias: float32(final.bias), Weights: final.w,
-		LogitWeight: float32(stack.a), StackBias: float32(stack.c), Threshold: float32(thr),
+		PlattA: float32(comb.a), PlattB: float32(comb.b), SigProb: comb.q, Threshold: float32(thr),
 	}
-	for i := range model.SigWeights {
-		model.SigWeights[i] = float32(stack.b[i])
-	}
-	fmt.Printf("\ncombination layer: score = sigmoid(%.4f + %.4f*logit + signal weights)\n", stack.c, stack.a)
+	fmt.Printf("\ncombination: p = sigmoid(%.4f*logit %+.4f); score = 1 - (1-p)*prod(1-q[signal])\n", comb.a, comb.b)
 	for i, n := range inject.SignalNames {
-		fmt.Printf("  %-22s %+.4f (prior %+.2f, fired on %d train records)\n", n, stack.b[i], signalPrior[i], countSig(docs, inject.Signal(1)<<i))
+		fmt.Printf("  %-22s q=%.3f (prior %.2f, fired on %d train records)\n", n, comb.q[i], signalPrior[i], countSig(docs, inject.Signal(1)<<i))
 	}
 	fmt.Printf("chosen threshold: %.4f\n", thr)
 	if *out != "" {
@@ -209,6 +212,11 @@ func main() {
 			log.Fatal(err)
 		}
 		log.Printf("wrote %s", *out)
+	}
+	if devPath != "" {
+		if err := devReport(devPath, model, thr); err != nil {
+			log.Fatal(err)
+		}
 	}
 	log.Printf("done in %s", time.Since(start).Round(time.Millisecond))
 }
@@ -285,15 +293,25 @@ func avgFeatures(docs []doc) int {
 // ^ -pow, then rescales so each class has total weight equal to half the
 // number of records: templated sources with hundreds of near-copies count
 // less, and the classes are balanced.
-func setWeights(docs []doc, pow float64) {
+func setWeights(docs []doc, cfg config) {
+	key := func(d *doc) string {
+		if cfg.groupBy == "repo" {
+			return d.repo
+		}
+		return d.path
+	}
 	size := map[string]int{}
 	for i := range docs {
-		size[docs[i].path]++
+		size[key(&docs[i])]++
 	}
 	var tot [2]float64
 	for i := range docs {
-		docs[i].w = math.Pow(float64(size[docs[i].path]), -pow)
-		tot[int(docs[i].y)] += docs[i].w
+		d := &docs[i]
+		d.w = math.Pow(float64(size[key(d)]), -cfg.groupPow)
+		if d.kind == "benign-hard" {
+			d.w *= cfg.hardWeight
+		}
+		tot[int(d.y)] += d.w
 	}
 	for i := range docs {
 		docs[i].w *= float64(len(docs)) / 2 / tot[int(docs[i].y)]
@@ -434,43 +452,40 @@ func train(docs []doc, cfg config, use func(*doc) bool) *lr {
 	return m
 }
 
-// signalPrior is where each signal weight is pulled when the training data
-// says little about it (rare signals keep roughly their prior). Signals that
-// are rare in the training data but nearly always malicious get large
-// priors.
+// signalPrior is each signal's prior probability of being right when it
+// fires: what its estimate falls back to when the training data says
+// little about it (rare signals keep roughly their prior).
 var signalPrior = [inject.NumSignals]float64{
-	2.0, // instruction_override
-	1.0, // role_impersonation
-	1.0, // exfiltration
-	1.0, // tool_call_smuggling
-	3.0, // hidden_text
-	3.0, // encoded_instructions
-	3.0, // markdown_exfiltration
-	1.5, // delimiter_injection
-	1.5, // jailbreak_persona
-	1.0, // prompt_leak
+	0.90, // instruction_override
+	0.80, // role_impersonation
+	0.70, // exfiltration
+	0.60, // tool_call_smuggling
+	0.90, // hidden_text
+	0.90, // encoded_instructions
+	0.90, // markdown_exfiltration
+	0.80, // delimiter_injection
+	0.85, // jailbreak_persona
+	0.80, // prompt_leak
+	0.80, // embedded_request
 }
 
-type stacker struct {
-	a, c float64
-	b    [inject.NumSignals]float64
+// combiner is the calibration of the learned logit (Platt scaling) and the
+// probability of each signal.
+type combiner struct {
+	a, b float64
+	q    [inject.NumSignals]float32
 }
 
-func (s *stacker) score(logit float64, sig inject.Signal) float64 {
-	z := s.c + s.a*logit
-	for i := range s.b {
-		if sig&(1<<i) != 0 {
-			z += s.b[i]
-		}
-	}
-	return inject.Sigmoid(z)
+func (c *combiner) score(logit float64, sig inject.Signal) float64 {
+	return inject.NoisyOr(inject.Sigmoid(c.a*logit+c.b), sig, &c.q)
 }
 
-// fitStack fits the combination layer by projected gradient descent on the
-// weighted log-loss plus lambda*(b_i - prior_i)^2; signal weights are kept
-// non-negative so adding a signal's words can never lower a score. The logit
-// is standardised while fitting so one step size suits every model.
-func fitStack(docs []doc, lambda float64, use func(*doc) bool) *stacker {
+// fitCombiner fits Platt scaling of the out-of-fold logits (weighted
+// log-loss, Newton's method) and estimates each signal's probability as its
+// weighted precision on the selected records, smoothed towards its prior
+// with the strength of kappa records.
+func fitCombiner(docs []doc, kappa float64, use func(*doc) bool) *combiner {
+	// Platt scaling by gradient descent on the standardised logit
 	var wsum, mu, sq float64
 	for i := range docs {
 		if use(&docs[i]) {
@@ -481,38 +496,36 @@ func fitStack(docs []doc, lambda float64, use func(*doc) bool) *stacker {
 	}
 	mu /= wsum
 	sd := math.Sqrt(math.Max(sq/wsum-mu*mu, 1e-12))
-	s := &stacker{a: 1}
-	s.b = signalPrior
-	const step = 1.0
-	for it := 0; it < 4000; it++ {
-		var ga, gc float64
-		var gb [inject.NumSignals]float64
+	c := &combiner{}
+	var a, b float64 = 1, 0
+	for it := 0; it < 2000; it++ {
+		var ga, gb float64
 		for i := range docs {
 			d := &docs[i]
 			if !use(d) {
 				continue
 			}
 			x := (d.logit - mu) / sd
-			g := (s.score(x, d.sig) - d.y) * d.w
+			g := (inject.Sigmoid(a*x+b) - d.y) * d.w
 			ga += g * x
-			gc += g
-			for k := range gb {
-				if d.sig&(1<<k) != 0 {
-					gb[k] += g
-				}
+			gb += g
+		}
+		a -= 2 * ga / wsum
+		b -= 2 * gb / wsum
+	}
+	c.a, c.b = a/sd, b-a*mu/sd
+	for k := range c.q {
+		var pos, all float64
+		for i := range docs {
+			d := &docs[i]
+			if use(d) && d.sig&(1<<k) != 0 {
+				all += d.w
+				pos += d.w * d.y
 			}
 		}
-		s.a -= step * ga / wsum
-		s.c -= step * gc / wsum
-		for k := range s.b {
-			gk := gb[k]/wsum + 2*lambda*(s.b[k]-signalPrior[k])/wsum
-			s.b[k] = math.Max(0, s.b[k]-step*gk)
-		}
+		c.q[k] = float32((pos + kappa*signalPrior[k]) / (all + kappa))
 	}
-	// back to the raw logit: a*(l-mu)/sd + c
-	s.c -= s.a * mu / sd
-	s.a /= sd
-	return s
+	return c
 }
 
 func countSig(docs []doc, s inject.Signal) int {
@@ -727,4 +740,45 @@ func macroRecall(docs []doc, rate float64, score func(*doc) float64) (float64, f
 		sum += hit[r] / n
 	}
 	return sum / float64(len(tot)), hardFP / math.Max(1, hard)
+}
+
+// devReport prints precision, recall and FPR of model on a labelled file at
+// the chosen threshold, overall and per kind. It is a report only.
+func devReport(path string, m *inject.Model, thr float64) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	scratch := inject.GetScratch()
+	var docs []doc
+	for sc.Scan() {
+		var r record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			return err
+		}
+		res := inject.Analyze(m, r.Text, scratch)
+		d := doc{y: float64(r.Label), kind: r.Kind, logit: res.Logit, sig: res.Signals}
+		d.path, _, _ = strings.Cut(r.Source, "#")
+		d.score = m.Combine(res.Logit, res.Signals)
+		docs = append(docs, d)
+	}
+	fmt.Printf("\nreport on %s (not used for any choice)\n", path)
+	for _, t := range []float64{thr, 0.5, 0.7, 0.9} {
+		c, _ := tally(docs, t, func(*doc) string { return "all" })
+		ck, keys := tally(docs, t, func(d *doc) string { return d.kind })
+		fmt.Printf("  t=%.3f %s |", t, c["all"])
+		for _, k := range keys {
+			x := ck[k]
+			if k == "benign-hard" {
+				fmt.Printf(" %s fpr=%.3f", k, float64(x.fp)/math.Max(1, float64(x.fp+x.tn)))
+			} else {
+				fmt.Printf(" %s rec=%.3f", k, float64(x.tp)/math.Max(1, float64(x.tp+x.fn)))
+			}
+		}
+		fmt.Println()
+	}
+	return sc.Err()
 }
