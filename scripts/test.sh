@@ -24,6 +24,10 @@ go test -count=1 -timeout 10m ./...
 echo "== race detector on the concurrent packages"
 go test -count=1 -race -timeout 10m ./internal/ratelimit/... ./internal/audit/... ./internal/decision/...
 
+echo "== Jaeger end-to-end (builds and caches Jaeger v2 the first time)"
+jaeger=$(scripts/jaeger.sh)
+JAEGER_BINARY="$jaeger" go test -count=1 -tags jaeger ./test/jaeger
+
 echo "== example policies"
 go run ./cmd/pdp check examples/policies
 go run ./cmd/pdp test examples/policies
