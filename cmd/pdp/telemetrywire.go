@@ -60,8 +60,12 @@ func gaugesFor(store func() *policystore.Store, st *sharedState, trail func() *a
 			return int64(len(list))
 		},
 	}
-	if sr, ok := st.limiter.(ratelimit.StatsReporter); ok {
-		g.LimiterErrors = func() int64 { return int64(sr.Stats().Errors) }
+	// st is filled after the metrics are created, so read it at scrape time.
+	g.LimiterErrors = func() int64 {
+		if sr, ok := st.limiter.(ratelimit.StatsReporter); ok {
+			return int64(sr.Stats().Errors)
+		}
+		return 0
 	}
 	return g
 }
