@@ -5,9 +5,11 @@ import (
 	"os"
 	"time"
 
+	"github.com/agentpdp/agentpdp/internal/approval"
 	"github.com/agentpdp/agentpdp/internal/decision"
 	"github.com/agentpdp/agentpdp/internal/eval"
 	"github.com/agentpdp/agentpdp/internal/ratelimit"
+	"github.com/agentpdp/agentpdp/internal/suspension"
 )
 
 // fixedSet is a PolicySource that never reloads, for the offline commands.
@@ -30,7 +32,11 @@ func loadSet(dir string) (*eval.Set, error) {
 	if _, err := os.Stat(dir); err != nil {
 		return nil, err
 	}
-	c, err := eval.NewCompiler(eval.Options{Content: newContentScanner()})
+	scanner, err := newContentScanner()
+	if err != nil {
+		return nil, err
+	}
+	c, err := eval.NewCompiler(eval.Options{Content: scanner})
 	if err != nil {
 		return nil, err
 	}
@@ -48,13 +54,19 @@ func newLocalEngine(dir string, now time.Time) (*localEngine, error) {
 // engineFor builds a decider over set with a fresh in-memory limiter and,
 // when now is set, a clock pinned to it.
 func engineFor(set *eval.Set, now time.Time) (*localEngine, error) {
+	scanner, err := newContentScanner()
+	if err != nil {
+		return nil, err
+	}
 	clock := clockAt(now)
 	lim := ratelimit.NewMemory(ratelimit.MemoryOptions{Clock: clock, SweepInterval: -1})
 	d, err := decision.New(decision.Config{
-		Policies: fixedSet{set},
-		Limiter:  lim,
-		Content:  newDecisionScanner(),
-		Now:      clock,
+		Policies:    fixedSet{set},
+		Limiter:     lim,
+		Content:     scanner,
+		Approvals:   approval.NewMemory(),
+		Suspensions: suspension.NewMemory(),
+		Now:         clock,
 	})
 	if err != nil {
 		return nil, err

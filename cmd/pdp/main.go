@@ -23,7 +23,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newCheckCmd(), newTestCmd(), newEvalCmd(), newApprovalsCmd(), newAgentsCmd(), newAuditCmd(), newMCPProxyCmd())
+	root.AddCommand(newServeCmd(), newCheckCmd(), newTestCmd(), newEvalCmd(), newApprovalsCmd(), newAgentsCmd(), newAuditCmd(), newScanCmd(), newMCPProxyCmd())
 	if err := root.Execute(); err != nil {
 		var ee exitError
 		if errors.As(err, &ee) {

@@ -138,10 +138,11 @@ func newProxy(o *mcpProxyOptions, pdp pb.AuthorizationServiceClient, log *slog.L
 func runMCPProxyStdio(ctx context.Context, p *mcpproxy.Proxy, args []string) error {
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stderr = os.Stderr
-	if err := p.RunStdio(ctx, cmd, os.Stdin, os.Stdout); err != nil {
+	err := p.RunStdio(ctx, cmd, os.Stdin, os.Stdout)
+	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("mcp-proxy: %w", err)
 	}
-	return nil
+	return nil // the client ended the session, or a signal stopped the proxy
 }
 
 func serveMCPProxyHTTP(ctx context.Context, p *mcpproxy.Proxy, o *mcpProxyOptions, log *slog.Logger) error {

@@ -161,7 +161,11 @@ func buildApp(ctx context.Context, o *serveOptions, log *slog.Logger) (*app, err
 	if err != nil {
 		return nil, err
 	}
-	compiler, err := eval.NewCompiler(eval.Options{Content: newContentScanner()})
+	scanner, err := newContentScanner()
+	if err != nil {
+		return nil, err
+	}
+	compiler, err := eval.NewCompiler(eval.Options{Content: scanner})
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +185,7 @@ func buildApp(ctx context.Context, o *serveOptions, log *slog.Logger) (*app, err
 	a.closers = append(a.closers, auditLog.close)
 	d, err := decision.New(decision.Config{
 		Policies: a.store, Limiter: st.limiter, LimitFailOpen: o.limitFailOpen,
-		Audit: auditLog.log, Content: newDecisionScanner(), Logger: log,
+		Audit: auditLog.log, Content: scanner, Logger: log,
 		Approvals: st.approvals, Suspensions: st.suspensions,
 		Tracer: a.tel.Tracer.Tracer("github.com/agentpdp/agentpdp"), Metrics: metrics,
 	})
@@ -191,7 +195,7 @@ func buildApp(ctx context.Context, o *serveOptions, log *slog.Logger) (*app, err
 	}
 	approvals := server.NewApprovalService(st.approvals, auditLog.log, log)
 	a.srv, err = server.New(server.Config{
-		Decider: d, Audit: auditLog.log, Content: newDecisionScanner(), Logger: log,
+		Decider: d, Audit: auditLog.log, Content: scanner, Logger: log,
 		AuditFeed: auditLog.feed, Approvals: approvals, AgentWait: approvals.WaitApproval,
 		Admin:         server.NewAdminService(st.suspensions, auditLog.log, log),
 		ServerOptions: a.tel.ServerOptions(),

@@ -58,9 +58,11 @@ type refusal struct {
 }
 
 func (r *refusal) result() []byte {
-	meta := map[string]any{metaKeyDecision: map[string]any{
-		"reason": r.reason, "decision": decisionName(r.decision), "decision_id": r.decisionID}}
-	return toolError("Denied by policy: "+r.text, meta)
+	note := map[string]any{"reason": r.reason, "decision": decisionName(r.decision)}
+	if r.decisionID != "" {
+		note["decision_id"] = r.decisionID
+	}
+	return toolError("Denied by policy: "+r.text, map[string]any{metaKeyDecision: note})
 }
 
 // AuthorizeCall decides a tools/call request. It returns the call to
@@ -74,7 +76,7 @@ func (p *Proxy) AuthorizeCall(ctx context.Context, sess *Session, principal stri
 	areq, ref := p.authorizeRequest(sess, principal, c.tool, params)
 	if ref == nil {
 		var resp *pb.AuthorizeResponse
-		resp, ref = p.decide(ctx, areq, c, progressTo(progress, params.Meta.ProgressToken))
+		resp, ref = p.decide(ctx, areq, c, progressTo(progress, params.ProgressToken))
 		if resp != nil {
 			c.decisionID = resp.GetDecisionId()
 		}
@@ -92,7 +94,7 @@ func (p *Proxy) AuthorizeCall(ctx context.Context, sess *Session, principal stri
 func (p *Proxy) authorizeRequest(sess *Session, principal, tool string, params *callParams) (*pb.AuthorizeRequest, *refusal) {
 	args, err := argsStruct(params.Arguments)
 	if err != nil {
-		return nil, &refusal{reason: ReasonBadCall, text: ReasonBadCall + ": " + err.Error()}
+		return nil, &refusal{reason: ReasonBadCall, text: ReasonBadCall + ": " + err.Error(), decision: pb.Decision_DECISION_DENY}
 	}
 	attrs, _ := structpb.NewStruct(map[string]any{"mcp_server": p.cfg.ServerName, "mcp_tool": params.Name})
 	req := &pb.AuthorizeRequest{
@@ -114,6 +116,10 @@ func (p *Proxy) decide(ctx context.Context, req *pb.AuthorizeRequest, c *toolCal
 	}
 	switch resp.GetDecision() {
 	case pb.Decision_DECISION_ALLOW:
+		if resp.GetWarning() != "" {
+			p.log.WarnContext(ctx, "policy warning", "tool", req.GetTool(), "warning", resp.GetWarning(),
+				"decision_id", resp.GetDecisionId())
+		}
 		return resp, nil
 	case pb.Decision_DECISION_REQUIRE_APPROVAL:
 		return p.awaitApproval(ctx, req, resp, c, progress)

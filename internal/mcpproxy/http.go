@@ -107,6 +107,12 @@ func (h *HTTPHandler) post(w http.ResponseWriter, r *http.Request, sess *Session
 		http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
 		return
 	}
+	if err := checkKeys(body, false, envelopeKeys); err != nil {
+		// A server reading such a message differently from the proxy
+		// could run a tools/call the proxy never saw.
+		http.Error(w, "agentpdp mcp-proxy: ambiguous JSON-RPC message: "+err.Error(), http.StatusBadRequest)
+		return
+	}
 	msgs, batch := decodeBody(body)
 	ex := &exchange{h: h, w: w, r: r, sess: sess, principal: principal}
 	for _, m := range msgs {
@@ -115,10 +121,10 @@ func (h *HTTPHandler) post(w http.ResponseWriter, r *http.Request, sess *Session
 			continue
 		}
 		switch {
-		case req.Method == methodToolsCall && req.IsCall() && batch:
-			http.Error(w, "agentpdp mcp-proxy: tools/call inside a JSON-RPC batch is not supported; send it alone", http.StatusBadRequest)
+		case req.Method == methodToolsCall && (batch || !req.IsCall()):
+			http.Error(w, "agentpdp mcp-proxy: tools/call must be a single request with an id, not in a batch", http.StatusBadRequest)
 			return
-		case req.Method == methodToolsCall && req.IsCall():
+		case req.Method == methodToolsCall:
 			h.postCall(ex, body, req)
 			return
 		case req.Method == methodCancelled && sess.cancelHeldFrom(req.Params) && !batch:
@@ -240,7 +246,10 @@ func (h *HTTPHandler) relayIntoStarted(ex *exchange, resp *http.Response, ct str
 		}
 		msgs, _ := decodeBody(body)
 		for _, m := range msgs {
-			ex.send(ex.rewrite(m))
+			if out := ex.rewrite(m); out != nil {
+				m = out
+			}
+			ex.send(m)
 		}
 		ex.failWanted(fmt.Errorf("%w: upstream answered without a response", ErrUpstreamGone))
 	}

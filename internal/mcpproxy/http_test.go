@@ -54,8 +54,8 @@ func TestHTTPProxyBothResponseModes(t *testing.T) {
 	for _, jsonMode := range []bool{false, true} {
 		name := map[bool]string{false: "sse", true: "json"}[jsonMode]
 		t.Run(name, func(t *testing.T) {
-			f := &fakePDP{authorize: allowAll, scan: scanFor}
-			ts := &toolServer{runs: map[string]int{}, texts: map[string]string{"read": "mail bob@example.com", "secret": "s"}}
+			f := &fakePDP{authorize: approveWrites, scan: scanFor, wait: approveSoon}
+			ts := &toolServer{runs: map[string]int{}, texts: map[string]string{"read": "mail bob@example.com", "secret": "s", "write": "wrote"}}
 			srv := ts.mcpServer()
 			rec := &headerRecorder{next: mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv },
 				&mcp.StreamableHTTPOptions{JSONResponse: jsonMode})}
@@ -76,15 +76,27 @@ func TestHTTPProxyBothResponseModes(t *testing.T) {
 			client := &http.Client{Transport: addHeader{"X-Agentpdp-Principal", "bob"}}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			sess, err := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, nil).Connect(ctx,
+			progress := make(chan string, 8)
+			opts := &mcp.ClientOptions{ProgressNotificationHandler: func(_ context.Context, r *mcp.ProgressNotificationClientRequest) {
+				progress <- r.Params.Message
+			}}
+			sess, err := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, opts).Connect(ctx,
 				&mcp.StreamableClientTransport{Endpoint: proxy.URL, HTTPClient: client}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer sess.Close()
 			tools, err := sess.ListTools(ctx, nil)
-			if err != nil || len(tools.Tools) != 1 || tools.Tools[0].Name != "read" {
-				t.Fatalf("tools/list = %v, %v; want only read", tools, err)
+			if err != nil || len(tools.Tools) != 2 {
+				t.Fatalf("tools/list = %v, %v; want read and write", tools, err)
+			}
+			params := &mcp.CallToolParams{Name: "write"}
+			params.SetProgressToken("p1")
+			if res, err := sess.CallTool(ctx, params); err != nil || resultText(res) != "wrote" {
+				t.Fatalf("approved write = %v, %v", res, err)
+			}
+			if msg := <-progress; !strings.Contains(msg, "waiting for a human") {
+				t.Errorf("progress while waiting = %q", msg)
 			}
 			res := callTool(t, sess, "read", nil)
 			if resultText(res) != "mail [REDACTED:email]" {
@@ -104,7 +116,7 @@ func TestHTTPProxyBothResponseModes(t *testing.T) {
 	}
 }
 
-func TestHTTPBatchedToolsCallRefused(t *testing.T) {
+func TestHTTPBatchedOrNotifiedToolsCallRefused(t *testing.T) {
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		t.Error("a batched tools/call reached the upstream")
 	}))
@@ -114,11 +126,15 @@ func TestHTTPBatchedToolsCallRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	h, _ := p.NewHTTPHandler(upstream.URL, nil)
-	body := `[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read"}}]`
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body)))
-	if w.Code != http.StatusBadRequest {
-		t.Fatalf("status %d, want 400", w.Code)
+	for _, body := range []string{
+		`[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read"}}]`,
+		`{"jsonrpc":"2.0","method":"tools/call","params":{"name":"read"}}`,
+	} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body)))
+		if w.Code != http.StatusBadRequest {
+			t.Fatalf("%s: status %d, want 400", body, w.Code)
+		}
 	}
 }
 
@@ -244,4 +260,66 @@ func TestToolErrorShape(t *testing.T) {
 	if !bytes.Equal(raw, []byte(`{"content":[{"text":"Denied by policy: x","type":"text"}],"isError":true}`)) {
 		t.Fatalf("toolError = %s", raw)
 	}
+}
+
+func TestAmbiguousMessagesRefused(t *testing.T) {
+	for _, tc := range []struct {
+		raw     string
+		deep    bool
+		canon   []string
+		wantErr bool
+	}{
+		{`{"name":"read","arguments":{"path":"a","Path":"b"}}`, true, paramsKeys, true},
+		{`{"name":"read","Name":"delete"}`, true, paramsKeys, true},
+		{`{"name":"read","name":"delete"}`, true, paramsKeys, true},
+		{`{"Name":"delete"}`, true, paramsKeys, true},
+		{`{"name":"read","ARGUMENTS":{}}`, true, paramsKeys, true},
+		{`{"name":"read","arguments":{"a":[{"x":1,"X":2}]}}`, true, paramsKeys, true},
+		{`{"name":"read","arguments":{"a":{"b":1},"c":{"b":2}}}`, true, paramsKeys, false},
+		{`{"jsonrpc":"2.0","id":1,"Method":"tools/call"}`, false, envelopeKeys, true},
+		{`[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","method":"a","METHOD":"b"}]`, false, envelopeKeys, true},
+		{`{"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":1,"X":2}}`, false, envelopeKeys, false},
+		{`{"jsonrpc":"2.0","id":1,"method":"ping"`, false, envelopeKeys, true},
+	} {
+		if err := checkKeys([]byte(tc.raw), tc.deep, tc.canon); (err != nil) != tc.wantErr {
+			t.Errorf("checkKeys(%s) = %v, want error %v", tc.raw, err, tc.wantErr)
+		}
+	}
+}
+
+func TestHTTPAmbiguousEnvelopeNotForwarded(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		t.Error("an ambiguous message reached the upstream")
+	}))
+	defer upstream.Close()
+	p, err := New(testConfig(), serveFake(t, &fakePDP{authorize: allowAll}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := p.NewHTTPHandler(upstream.URL, nil)
+	body := `{"jsonrpc":"2.0","id":3,"method":"ping","Method":"tools/call","params":{"name":"delete"}}`
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body)))
+	if w.Code != http.StatusBadRequest {
+		t.Fatalf("status %d, want 400", w.Code)
+	}
+}
+
+// approveWrites is allowAll, except that files.write needs an approval.
+func approveWrites(req *pb.AuthorizeRequest) (*pb.AuthorizeResponse, error) {
+	if req.GetTool() == "files.write" && req.GetApprovalId() == "" && !req.GetDryRun() {
+		return &pb.AuthorizeResponse{Decision: pb.Decision_DECISION_REQUIRE_APPROVAL, ApprovalId: "a1", DecisionId: "d0"}, nil
+	}
+	return allowAll(req)
+}
+
+// approveSoon is a WaitApproval whose human approves after a moment.
+func approveSoon(ctx context.Context, req *pb.WaitApprovalRequest) (*pb.WaitApprovalResponse, error) {
+	select {
+	case <-time.After(50 * time.Millisecond):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return &pb.WaitApprovalResponse{Approval: &pb.Approval{Id: req.GetApprovalId(),
+		Status: pb.ApprovalStatus_APPROVAL_STATUS_APPROVED, Approver: "human"}}, nil
 }

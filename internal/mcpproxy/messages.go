@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -23,22 +24,109 @@ const (
 
 // callParams is what the proxy reads of a tools/call request.
 type callParams struct {
-	Name      string          `json:"name"`
-	Arguments json.RawMessage `json:"arguments,omitempty"`
-	Meta      struct {
-		ProgressToken any `json:"progressToken,omitempty"`
-	} `json:"_meta"`
+	Name          string
+	Arguments     json.RawMessage
+	ProgressToken any
 }
 
+// parseCallParams reads tools/call params with exact key matching, the way
+// MCP servers read them, after refusing what a server could read
+// differently from the proxy (and so run another call than the one the PDP
+// decided): an object anywhere in the params with keys that repeat or
+// differ only in case, or "Name"/"ARGUMENTS" for "name"/"arguments".
 func parseCallParams(raw json.RawMessage) (*callParams, error) {
-	var p callParams
-	if err := json.Unmarshal(raw, &p); err != nil {
+	if err := checkKeys(raw, true, paramsKeys); err != nil {
 		return nil, fmt.Errorf("tools/call params: %w", err)
 	}
-	if p.Name == "" {
-		return nil, fmt.Errorf("tools/call params: name is required")
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("tools/call params: %w", err)
 	}
-	return &p, nil
+	p := &callParams{Arguments: m["arguments"]}
+	if err := json.Unmarshal(m["name"], &p.Name); err != nil || p.Name == "" {
+		return nil, fmt.Errorf("tools/call params: name must be a non-empty string")
+	}
+	var meta map[string]any
+	if len(m["_meta"]) > 0 && json.Unmarshal(m["_meta"], &meta) == nil {
+		p.ProgressToken = meta["progressToken"]
+	}
+	return p, nil
+}
+
+// The keys of a JSON-RPC message and of tools/call params, which must
+// appear exactly so if at all.
+var (
+	envelopeKeys = []string{"jsonrpc", "id", "method", "params", "result", "error"}
+	paramsKeys   = []string{"name", "arguments", "_meta"}
+)
+
+// checkKeys refuses JSON with an object whose keys repeat or differ only
+// in case, or whose top-level keys spell one of canon in another case. It
+// checks the top-level objects (a batch's elements too), and every nested
+// object when deep.
+func checkKeys(raw []byte, deep bool, canon []string) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	return walkJSON(dec, deep, canon)
+}
+
+func walkJSON(dec *json.Decoder, deep bool, canon []string) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return fmt.Errorf("invalid JSON: %w", err)
+	}
+	switch tok {
+	case json.Delim('{'):
+		return walkObject(dec, deep, canon)
+	case json.Delim('['):
+		for dec.More() {
+			if err := walkJSON(dec, deep, canon); err != nil {
+				return err
+			}
+		}
+		_, err = dec.Token()
+		return err
+	}
+	return nil
+}
+
+func walkObject(dec *json.Decoder, deep bool, canon []string) error {
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("invalid JSON: %w", err)
+		}
+		key, _ := tok.(string)
+		if err := checkKey(key, seen, canon); err != nil {
+			return err
+		}
+		if deep {
+			err = walkJSON(dec, deep, nil)
+		} else {
+			var skip json.RawMessage
+			err = dec.Decode(&skip)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	_, err := dec.Token()
+	return err
+}
+
+func checkKey(key string, seen map[string]bool, canon []string) error {
+	folded := strings.ToLower(strings.ToUpper(key))
+	if seen[folded] {
+		return fmt.Errorf("key %q appears twice (keys are compared ignoring case)", key)
+	}
+	seen[folded] = true
+	for _, c := range canon {
+		if key != c && strings.EqualFold(key, c) {
+			return fmt.Errorf("key %q: write it %q", key, c)
+		}
+	}
+	return nil
 }
 
 // argsStruct converts the call's arguments to the Struct Authorize wants.

@@ -2,10 +2,14 @@ package mcpproxy
 
 import (
 	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -269,5 +273,36 @@ func TestOutcomeReported(t *testing.T) {
 	if o.GetDecisionId() != "d-files.contact" || o.GetStatus() != pb.OutcomeStatus_OUTCOME_STATUS_SUCCEEDED ||
 		o.GetAgentId() != "agent-1" || !strings.Contains(o.GetSummary(), "files.contact") {
 		t.Fatalf("outcome = %v", o)
+	}
+}
+
+func TestToolsCallNotificationIsDropped(t *testing.T) {
+	p, err := New(testConfig(), serveFake(t, &fakePDP{authorize: allowAll}), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	serverT, upT := mcp.NewInMemoryTransports()
+	server, _ := serverT.Connect(ctx)
+	up, _ := upT.Connect(ctx)
+	downT, clientT := mcp.NewInMemoryTransports()
+	down, _ := downT.Connect(ctx)
+	client, _ := clientT.Connect(ctx)
+	go func() { _ = p.Relay(ctx, p.NewStdioSession(), down, up) }()
+	notify := &jsonrpc.Request{Method: "tools/call", Params: json.RawMessage(`{"name":"delete"}`)}
+	id, _ := jsonrpc.MakeID(float64(2))
+	ping := &jsonrpc.Request{ID: id, Method: "ping", Params: json.RawMessage(`{}`)}
+	for _, m := range []jsonrpc.Message{notify, ping} {
+		if err := client.Write(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msg, err := server.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req, ok := msg.(*jsonrpc.Request); !ok || req.Method != "ping" {
+		t.Fatalf("the server got %#v first, want the ping (the tools/call notification dropped)", msg)
 	}
 }

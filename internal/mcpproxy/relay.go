@@ -74,6 +74,10 @@ func (r *relay) fromClient() error {
 // clientRequest routes one request or notification from the client.
 func (r *relay) clientRequest(m *jsonrpc.Request) {
 	switch {
+	case m.Method == methodToolsCall && !m.IsCall():
+		// A tools/call without an id would run with nobody asked; it has no
+		// answer to refuse with, so it is dropped.
+		r.p.log.WarnContext(r.ctx, "dropped a tools/call notification (no id)")
 	case !m.IsCall():
 		if m.Method == methodCancelled {
 			if id, ok := cancelledID(m.Params); ok && r.sess.cancelHeld(id) {

@@ -35,11 +35,12 @@ func (p *Proxy) FinishCall(ctx context.Context, c *toolCall, resp *jsonrpc.Respo
 	if err != nil {
 		return p.scanFailed(ctx, c, resp, res, err)
 	}
-	return p.applyAction(ctx, c, resp.ID, res, texts, scans)
+	return p.applyAction(ctx, c, resp, res, texts, scans)
 }
 
 // applyAction rewrites a scanned result per the configured action.
-func (p *Proxy) applyAction(ctx context.Context, c *toolCall, id jsonrpc.ID, res *toolResult, texts []textRef, scans []*pb.ContentScan) *jsonrpc.Response {
+func (p *Proxy) applyAction(ctx context.Context, c *toolCall, resp *jsonrpc.Response, res *toolResult, texts []textRef, scans []*pb.ContentScan) *jsonrpc.Response {
+	id := resp.ID
 	f := summarize(scans)
 	if f.flagged {
 		p.log.WarnContext(ctx, "mcp tool result looks like a prompt injection", "tool", c.tool,
@@ -56,9 +57,11 @@ func (p *Proxy) applyAction(ctx context.Context, c *toolCall, id jsonrpc.ID, res
 		f.redacted = redactAll(texts, scans)
 		note = f.meta(p.cfg.ResultAction)
 	}
-	if f.flagged || len(f.piiKinds) > 0 || f.truncated || f.redacted > 0 {
-		res.setMeta(metaKeyScan, note)
+	if !f.flagged && len(f.piiKinds) == 0 && !f.truncated && f.redacted == 0 {
+		p.deliver(ctx, c, res, f, string(p.cfg.ResultAction))
+		return resp // nothing to say: the result passes exactly as it came
 	}
+	res.setMeta(metaKeyScan, note)
 	raw, err := res.encode()
 	if err != nil {
 		return p.withhold(ctx, c, id, ReasonScanUnavailable, "the rewritten result could not be encoded: "+err.Error(), nil)
