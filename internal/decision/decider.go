@@ -93,42 +93,59 @@ func (d *Decider) Decide(ctx context.Context, req *pb.AuthorizeRequest) *pb.Auth
 	start := time.Now()
 	ctx, span := d.cfg.Tracer.Start(ctx, "pdp.decide")
 	defer span.End()
-	now := d.cfg.Now()
-	st := &state{req: req, now: now, resp: &pb.AuthorizeResponse{DryRun: req.GetDryRun()},
-		result: &eval.Result{}}
-	st.resp.DecisionId = newID()
-	if sc := span.SpanContext(); sc.HasTraceID() {
-		st.resp.TraceId = sc.TraceID().String()
-	}
 	set := d.cfg.Policies.Current()
-	st.resp.PolicyVersion = set.Version
+	st := d.newState(span, set, req)
+	defer d.observe(ctx, span, set, st, start)
 
 	st.resp.Content = d.scanInputs(req.GetInputs())
 	if !d.checkSuspended(st) {
-		st.result = set.Evaluate(ctx, req, now)
-		st.effect = st.result.Effect
-		st.reasons = st.result.Reasons
-		d.checkApproval(ctx, st)
-		if st.effect == eval.Allow {
-			d.chargeLimits(ctx, st)
-		}
-		d.useApproval(ctx, st)
+		d.evaluate(ctx, set, st)
 	}
 	d.finish(st)
 	d.requestApproval(ctx, st)
 	d.countDenial(ctx, st)
 	st.resp.EvalTime = durationpb.New(time.Since(start))
-	defer d.observe(ctx, span, set, st, start)
-	if d.cfg.Audit != nil {
-		if err := d.cfg.Audit.Append(ctx, d.record(st, time.Since(start))); err != nil {
-			d.log.ErrorContext(ctx, "audit append failed; denying", "decision_id", st.resp.DecisionId, "err", err)
-			st.effect = eval.Deny
-			st.reasons = append(st.reasons, eval.Reason{RuleID: ReasonAuditUnavailable, Effect: eval.Deny,
-				Message: fmt.Sprintf("the audit trail could not record this decision: %v", err)})
-			d.finish(st)
-		}
-	}
+	d.writeAudit(ctx, st, start)
 	return st.resp
+}
+
+func (d *Decider) newState(span trace.Span, set *eval.Set, req *pb.AuthorizeRequest) *state {
+	st := &state{req: req, now: d.cfg.Now(), result: &eval.Result{},
+		resp: &pb.AuthorizeResponse{DryRun: req.GetDryRun(), DecisionId: newID(), PolicyVersion: set.Version}}
+	if sc := span.SpanContext(); sc.HasTraceID() {
+		st.resp.TraceId = sc.TraceID().String()
+	}
+	return st
+}
+
+// evaluate runs the rules, then what can turn their answer: a presented
+// approval, then the rate limits.
+func (d *Decider) evaluate(ctx context.Context, set *eval.Set, st *state) {
+	st.result = set.Evaluate(ctx, st.req, st.now)
+	st.effect = st.result.Effect
+	st.reasons = st.result.Reasons
+	d.checkApproval(ctx, st)
+	if st.effect == eval.Allow {
+		d.chargeLimits(ctx, st)
+	}
+	d.useApproval(ctx, st)
+}
+
+// writeAudit records the decision; a trail that cannot take it turns the
+// answer into a DENY, so no answered call goes unrecorded.
+func (d *Decider) writeAudit(ctx context.Context, st *state, start time.Time) {
+	if d.cfg.Audit == nil {
+		return
+	}
+	err := d.cfg.Audit.Append(ctx, d.record(st, time.Since(start)))
+	if err == nil {
+		return
+	}
+	d.log.ErrorContext(ctx, "audit append failed; denying", "decision_id", st.resp.DecisionId, "err", err)
+	st.effect = eval.Deny
+	st.reasons = append(st.reasons, eval.Reason{RuleID: ReasonAuditUnavailable, Effect: eval.Deny,
+		Message: fmt.Sprintf("the audit trail could not record this decision: %v", err)})
+	d.finish(st)
 }
 
 // state is one decision in progress.
