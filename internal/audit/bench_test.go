@@ -2,11 +2,8 @@ package audit
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
-	"sync/atomic"
 	"testing"
-	"time"
 )
 
 // benchAppend runs parallel appenders and includes the drain (Sync) in the
@@ -85,57 +82,4 @@ func BenchmarkChain(b *testing.B) {
 		line, _ = appendLine(line[:0], body)
 	}
 	b.SetBytes(int64(len(line)))
-}
-
-// BenchmarkDecisionWithAudit puts Append beside a stand-in for a decision's
-// own CPU work (3 SHA-256 passes over 16 KiB, ~30 µs on an idle core, about
-// what one Authorize costs end to end), so "none" vs "async" shows the share
-// of decision throughput the audit takes, writer goroutine included.
-// append-ns is what the decision itself waits in Append.
-func BenchmarkDecisionWithAudit(b *testing.B) {
-	for _, mode := range []Durability{"", Async, Durable} {
-		name := string(mode)
-		if name == "" {
-			name = "none"
-		}
-		b.Run(name, func(b *testing.B) {
-			var l *Log
-			if mode != "" {
-				o := testOptions(b.TempDir())
-				o.Durability = mode
-				l = openLog(b, o)
-				defer closeLog(b, l)
-			}
-			rec := decisionRecord(1, "email-agent", "ALLOW")
-			ctx := context.Background()
-			var appendNS atomic.Int64
-			b.SetParallelism(16)
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				work := make([]byte, 16<<10)
-				for pb.Next() {
-					for range 3 {
-						sum := sha256.Sum256(work)
-						work[0] ^= sum[0]
-					}
-					if l == nil {
-						continue
-					}
-					start := time.Now()
-					if err := l.Append(ctx, rec); err != nil {
-						b.Error(err)
-						return
-					}
-					appendNS.Add(int64(time.Since(start)))
-				}
-			})
-			if l != nil {
-				_ = l.Sync(ctx)
-			}
-			b.StopTimer()
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "decisions/s")
-			b.ReportMetric(float64(appendNS.Load())/float64(b.N), "append-ns")
-		})
-	}
 }

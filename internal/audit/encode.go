@@ -29,7 +29,9 @@ type encoder struct {
 	w jsonBuf
 }
 
-func newEncoder() *encoder { return &encoder{} }
+// newEncoder sizes the buffer for a typical record, so pooled encoders
+// (emptied by every GC) do not regrow it step by step.
+func newEncoder() *encoder { return &encoder{w: jsonBuf{b: make([]byte, 0, 2048)}} }
 
 // body returns the canonical JSON of r (see canonical.go), which must have
 // Hash empty. The slice is valid until the next call.
