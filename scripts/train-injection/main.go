@@ -11,6 +11,9 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -61,22 +64,22 @@ type doc struct {
 }
 
 type config struct {
-	bits        uint
-	fs          inject.FeatureSet
-	scale       uint8
-	block       int
-	warm        int
-	epochs      int
-	lr          float64
-	l2          float64
-	groupPow    float64
-	groupBy     string
-	hardWeight  float64
-	folds       int
-	seed        int64
-	maxFPR      float64
-	maxHardFPR  float64
-	kappa       float64
+	bits       uint
+	fs         inject.FeatureSet
+	scale      uint8
+	block      int
+	warm       int
+	epochs     int
+	lr         float64
+	l2         float64
+	groupPow   float64
+	groupBy    string
+	hardWeight float64
+	folds      int
+	seed       int64
+	maxFPR     float64
+	maxHardFPR float64
+	kappa      float64
 }
 
 func main() {
@@ -90,11 +93,11 @@ func main() {
 		devPath string
 	)
 	flag.StringVar(&dump, "dump", "", "write out-of-fold scores, one JSON line per record, to this file")
-	flag.UintVar(&cfg.bits, "bits", 18, "log2 of hash buckets")
+	flag.UintVar(&cfg.bits, "bits", 16, "log2 of hash buckets")
 	flag.BoolVar(&cfg.fs.Words, "words", true, "word unigram features")
 	flag.BoolVar(&cfg.fs.Bigrams, "bigrams", true, "word bigram features")
-	flag.IntVar(&cfg.fs.CharMin, "cmin", 3, "smallest character n-gram (0: none)")
-	flag.IntVar(&cfg.fs.CharMax, "cmax", 5, "largest character n-gram")
+	flag.IntVar(&cfg.fs.CharMin, "cmin", 4, "smallest character n-gram (0: none)")
+	flag.IntVar(&cfg.fs.CharMax, "cmax", 4, "largest character n-gram")
 	flag.StringVar(&scale, "scale", "sqrt", "feature scaling: sqrt or none")
 	flag.IntVar(&cfg.block, "block", 256, "block size in normalised bytes; a scoring window is two blocks (0: whole text)")
 	flag.IntVar(&cfg.warm, "warm", 2, "warm-up passes scoring whole records before window (multiple-instance) passes")
@@ -102,7 +105,7 @@ func main() {
 	flag.Float64Var(&cfg.lr, "lr", 0.2, "AdaGrad learning rate")
 	flag.Float64Var(&cfg.l2, "l2", 1e-4, "L2 penalty per update")
 	flag.Float64Var(&cfg.groupPow, "group-pow", 0.5, "sample weight = (size of the record's weighting group)^-pow, per class")
-	flag.StringVar(&cfg.groupBy, "group-by", "path", "weighting group: path (owner/repo:path) or repo")
+	flag.StringVar(&cfg.groupBy, "group-by", "repo", "weighting group: path (owner/repo:path) or repo")
 	flag.Float64Var(&cfg.hardWeight, "hard-weight", 1, "extra weight of benign-hard records")
 	flag.StringVar(&devPath, "dev", "", "labelled JSONL to report on at the end (never used for any choice)")
 	flag.IntVar(&cfg.folds, "folds", 5, "grouped cross-validation folds")
@@ -124,6 +127,9 @@ func main() {
 		log.Fatalf("-scale %q: want sqrt or none", scale)
 	}
 	start := time.Now()
+	if sum, err := fileSHA256(*data); err == nil {
+		log.Printf("data %s sha256 %s", *data, sum)
+	}
 	docs, err := load(*data, cfg)
 	if err != nil {
 		log.Fatal(err)
@@ -200,6 +206,9 @@ func main() {
 		fmt.Printf("  %-22s q=%.3f (prior %.2f, fired on %d train records)\n", n, comb.q[i], signalPrior[i], countSig(docs, inject.Signal(1)<<i))
 	}
 	fmt.Printf("chosen threshold: %.4f\n", thr)
+	if err := checkParity(model, final, docs, *data, cfg.scale); err != nil {
+		log.Fatal(err)
+	}
 	if *out != "" {
 		f, err := os.Create(*out)
 		if err != nil {
@@ -781,4 +790,54 @@ func devReport(path string, m *inject.Model, thr float64) error {
 		fmt.Println()
 	}
 	return sc.Err()
+}
+
+// checkParity writes the model to memory, loads it back the way the
+// detector does, and checks that the run-time scorer gives the trainer's
+// logits (up to int16 quantisation) on the first records of the data.
+func checkParity(model *inject.Model, final *lr, docs []doc, path string, scale uint8) error {
+	var buf bytes.Buffer
+	if _, err := model.WriteTo(&buf); err != nil {
+		return err
+	}
+	loaded, err := inject.Load(buf.Bytes())
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	scratch := inject.GetScratch()
+	var worst float64
+	for i := 0; i < 500 && i < len(docs) && sc.Scan(); i++ {
+		var r record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			return err
+		}
+		got := inject.Analyze(loaded, r.Text, scratch).Logit
+		want, _ := final.logit(&docs[i], scale, false)
+		worst = math.Max(worst, math.Abs(got-want))
+	}
+	log.Printf("run-time scorer vs trainer on 500 records: max |logit difference| = %.2g", worst)
+	if worst > 0.05 {
+		return fmt.Errorf("run-time scorer disagrees with the trainer by %.3g", worst)
+	}
+	return nil
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

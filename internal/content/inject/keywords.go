@@ -1,0 +1,394 @@
+package inject
+
+import "fmt"
+
+// Word categories used by the rules. A token may belong to several.
+const (
+	catIgnore      uint32 = 1 << iota // ignore, disregard, forget ... (many languages)
+	catPrev                           // previous, prior, above, earlier ...
+	catTarget                         // instructions, rules, prompt, guidelines ...
+	catAll                            // everything, all, alles, todo, tout ...
+	catSoFar                          // before, so far, said, told ...
+	catNeg                            // do not, don't, never, stop ...
+	catFollow                         // follow, obey, listen ...
+	catVoid                           // void, invalid, cancelled, obsolete ...
+	catSend                           // send, forward, email, upload ...
+	catTo                             // to, at, via, an, a, à ...
+	catReveal                         // reveal, print, show, repeat ...
+	catSecretObj                      // prompt, instructions, password, secret ...
+	catOwn                            // your, system, initial, hidden ...
+	catJailWeak                       // weak jailbreak cue words
+	catAbove                          // above, preceding (usable without a noun)
+	catPrevStrong                     // previous, prior, above ... (not all/any)
+	catThe                            // the, of, your ... (between a qualifier and its noun)
+	catAI                             // chatgpt, openai, gpt, llm ...
+	catAction                         // transfer, delete, grant, send ... (imperative actions)
+	catSensitive                      // my, password, account, funds ... (what an attacker is after)
+	catPlease                         // please, kindly, must ... (request markers)
+	catPrep                           // on, of, for ... (after a verb that is really a noun)
+	catPersona                        // persona, roleplay ...
+	catConj                           // and, then, instead ... (end of a clause)
+	catRequestVerb                    // any verb a request after "please" may start with
+	catTokNeedle                      // first word of a token needle (see tokNeedleAt)
+	catPhrase                         // first token of a phrase in phraseTable
+)
+
+var categoryWords = []struct {
+	cat   uint32
+	words string
+}{
+	{catIgnore, `ignore ignoring ignores disregard disregarding forget forgetting override overwrite bypass neglect
+		overlook omit discard abandon dismiss scrap
+		ignoriere ignorier ignorieren ignoriert vergiss vergessen vergesst verwirf missachte missachten
+		ignora ignorar ignoren ignores olvida olvide olvidar olviden descarta omite
+		ignorez ignorer oublie oubliez oublier
+		ignorate dimentica dimenticare dimenticate scorda
+		esqueca esquecer esquecam desconsidere desconsidera desconsiderar ignorem
+		игнорируй игнорируйте забудь забудьте проигнорируй
+		تجاهل تجاهلي تجاهلوا انس انسى انسي اهمل`},
+	{catPrev | catPrevStrong, `previous prior above earlier preceding foregoing initial original former
+		aforementioned preexisting
+		vorherigen vorherige vorigen bisherigen obigen vorangegangenen fruheren
+		anteriores anterior previas previos precedentes
+		precedent precedente precedents
+		precedenti sopra
+		предыдущие предыдущих прежние
+		السابقة`},
+	{catPrev, `all any alle allen todas todos toutes tous tutte tutti все جميع كل`},
+	{catTarget, `instructions instruction directions directives directive rules guidelines guidance prompt prompts
+		commands command orders constraints context programming training messages text input task tasks
+		policies policy restrictions conversation content system_prompt rest
+		anweisungen anweisung instruktionen befehle regeln vorgaben anordnungen aufgaben
+		instrucciones reglas indicaciones ordenes directrices
+		consignes regles directives ordres
+		istruzioni regole indicazioni ordini direttive
+		instrucoes regras ordens orientacoes diretrizes
+		инструкции инструкций указания правила
+		التعليمات الأوامر التوجيهات تعليمات الاوامر القواعد`},
+	{catAll, `everything anything all alles todo tout tutto tudo всё все`},
+	{catSoFar, `before above previously earlier told said know so davor zuvor bisher oben antes anterior
+		avant precede prima sopra ранее выше`},
+	{catNeg, `not dont never stop no nicht kein keine non ne nao pas`},
+	{catFollow, `follow obey listen adhere comply heed respect befolge befolgen sigas sigues seguir
+		suivez suivre seguire segui siga sigam`},
+	{catVoid, `void invalid cancelled canceled obsolete revoked null overridden superseded outdated deprecated
+		expired nullified rescinded`},
+	{catSend, `send sends sending forward forwarding email emailing mail post upload transmit share leak
+		exfiltrate export deliver submit cc bcc
+		envoyez envoie envoyer transfere transferez envia envie enviar reenvia manda mande
+		invia inviare inoltra sende senden schicke schick schickt weiterleiten
+		отправь отправьте перешли ارسل أرسل`},
+	{catTo, `to at via an a into onto per zu au aux al para`},
+	{catReveal, `reveal print show output repeat display tell give share disclose leak spell write return
+		dump expose provide recite list paste echo`},
+	{catSecretObj, `prompt prompts instructions instruction password passwords secret secrets rules
+		guidelines pre_prompt preprompt key keys credentials`},
+	{catOwn, `your system initial original hidden secret above previous entire full whole exact developer`},
+	{catJailWeak, `unfiltered uncensored amoral unethical unrestricted immoral jailbreak jailbroken
+		jailbreaking unbound unchained uncensor`},
+	{catAction, `transfer withdraw deposit send forward email share grant give revoke disable enable unlock
+		delete remove erase wipe move copy upload download install run execute change update modify reset
+		invite sell buy purchase pay book cancel schedule redirect post publish retrieve fetch export
+		dispatch turn approve allow archive rename replace increase decrease lower raise block unblock
+		transmit leak disclose reveal initiate authorize`},
+	{catSensitive, `my password passwords passcode pin account accounts bank money funds payment payments
+		card bitcoin btc crypto cryptocurrency wallet usd dollars access permission permissions 2fa
+		authentication security lock locks door files folder documents records history contacts emails
+		address addresses repository repositories keys credentials medical health devices settings ssh
+		tokens admin shipment prescription prescriptions savings stocks shares`},
+	{catConj, `and then instead but now und y et e`},
+	{catPrep, `on of for about in with from regarding`},
+	{catPersona, `persona personas roleplay roleplaying`},
+	{catRequestVerb, `get create use leave give change set add make book order turn buy sell send share
+		delete remove move transfer grant update find search post publish schedule cancel invite follow
+		unfollow download upload install run execute open unlock disable enable reset forward email
+		retrieve fetch export pay deposit withdraw redirect purchase approve block like comment reply
+		write sign submit access list generate`},
+	{catPlease, `please kindly immediately must should also now then`},
+	{catAI, `chatgpt openai gpt gpt3 gpt4 llm llms chatbot claude bard gemini llama`},
+	{catAbove, `above preceding foregoing`},
+	{catThe, `the of your my these those its all everything`},
+}
+
+// phrases are token sequences; each maps to a signal.
+var phrases = []struct {
+	sig  Signal
+	text string
+}{
+	// role / system impersonation
+	{SigRole, "you are now"},
+	{SigRole, "from now on you"},
+	{SigRole, "from now on, you"},
+	{SigRole, "you are no longer"},
+	{SigRole, "you will now act"},
+	{SigRole, "you will now be"},
+	{SigRole, "now you are"},
+	{SigRole, "your new role"},
+	{SigRole, "your new name"},
+	{SigRole, "your new persona"},
+	{SigRole, "your new identity"},
+	{SigRole, "new system prompt"},
+	{SigRole, "system override"},
+	{SigRole, "admin override"},
+	{SigRole, "du bist jetzt"},
+	{SigRole, "du bist nun"},
+	{SigRole, "ab jetzt bist du"},
+	{SigRole, "ahora eres"},
+	{SigRole, "a partir de ahora eres"},
+	{SigRole, "tu es maintenant"},
+	{SigRole, "vous etes maintenant"},
+	{SigRole, "desormais tu es"},
+	{SigRole, "ora sei"},
+	{SigRole, "da ora in poi sei"},
+	{SigRole, "agora voce e"},
+	{SigRole, "a partir de agora voce"},
+	// instruction override without a verb of ignoring
+	{SigOverride, "your new task is"},
+	{SigOverride, "your new instructions"},
+	{SigOverride, "instead of your instructions"},
+	{SigOverride, "neue anweisungen"},
+	{SigOverride, "nuevas instrucciones"},
+	{SigOverride, "nouvelles instructions"},
+	{SigOverride, "nuove istruzioni"},
+	{SigOverride, "novas instrucoes"},
+	// delimiter / end-of-prompt markers
+	{SigDelimiter, "end of input"},
+	{SigDelimiter, "end of prompt"},
+	{SigDelimiter, "end of user input"},
+	{SigDelimiter, "end of document"},
+	{SigDelimiter, "end of context"},
+	{SigDelimiter, "end of instructions"},
+	{SigDelimiter, "end of system prompt"},
+	{SigDelimiter, "end of data"},
+	{SigDelimiter, "end of text"},
+	{SigDelimiter, "end of email"},
+	{SigDelimiter, "end of conversation"},
+	{SigDelimiter, "end of the prompt"},
+	{SigDelimiter, "end of the document"},
+	{SigDelimiter, "end of the input"},
+	// jailbreak personas: strong cues fire alone
+	{SigJailbreak, "do anything now"},
+	{SigJailbreak, "does anything now"},
+	{SigJailbreak, "developer mode"},
+	{SigJailbreak, "dan mode"},
+	{SigJailbreak, "jailbreak mode"},
+	{SigJailbreak, "jailbroken mode"},
+	{SigJailbreak, "god mode"},
+	{SigJailbreak, "as dan"},
+	{SigJailbreak, "always intelligent and machiavellian"},
+	{SigJailbreak, "opposite mode"},
+	{SigJailbreak, "evil confidant"},
+	{SigJailbreak, "never refuse"},
+	{SigJailbreak, "never refuses"},
+	{SigJailbreak, "cannot refuse"},
+	{SigJailbreak, "can't refuse"},
+	{SigJailbreak, "must not refuse"},
+	{SigJailbreak, "will not refuse"},
+	{SigJailbreak, "without refusing"},
+	{SigJailbreak, "never decline"},
+	{SigJailbreak, "never declines"},
+	// jailbreak cue groups: a jailbreak is scored from several groups
+	{sigJailFree, "no ethical"},
+	{sigJailFree, "stay in character"},
+	{sigJailFree, "break character"},
+	{sigJailFree, "no ethics"},
+	{sigJailFree, "no morals"},
+	{sigJailFree, "no moral"},
+	{sigJailFree, "interest in ethics"},
+	{sigJailFree, "not bound by"},
+	{sigJailFree, "free from all restrictions"},
+	{sigJailFree, "without any restrictions"},
+	{sigJailFree, "without any limitations"},
+	{sigJailFree, "without any filters"},
+	{sigJailFree, "without any censorship"},
+	{sigJailFree, "without restrictions"},
+	{sigJailFree, "no restrictions"},
+	{sigJailFree, "no limitations"},
+	{sigJailFree, "no limits"},
+	{sigJailFree, "no filters"},
+	{sigJailFree, "no filter"},
+	{sigJailFree, "no censorship"},
+	{sigJailFree, "no guidelines"},
+	{sigJailFree, "no rules"},
+	{sigJailFree, "content policy"},
+	{sigJailFree, "content policies"},
+	{sigJailFree, "openai policy"},
+	{sigJailFree, "openai policies"},
+	{sigJailFree, "openai's policies"},
+	{sigJailFree, "ethical guidelines"},
+	{sigJailFree, "moral guidelines"},
+	{sigJailFree, "safety guidelines"},
+	{sigJailFree, "does not care"},
+	{sigJailFree, "doesn't care"},
+	{sigJailFree, "don't care"},
+	{sigJailFree, "not have to abide"},
+	{sigJailFree, "does not have to"},
+	{sigJailFree, "any request"},
+	{sigJailFree, "illegal or harmful"},
+	{sigJailFree, "harmful or illegal"},
+	{sigJailFree, "offensive content"},
+	{sigJailFree, "explicit content"},
+	{sigJailFree, "hypothetical response"},
+	{sigJailFree, "unfiltered response"},
+	{sigJailPersona, "your name is now"},
+	{sigJailPersona, "your new name"},
+	{sigJailPersona, "you will act as"},
+	{sigJailPersona, "you will now act"},
+	{sigJailPersona, "you are going to act"},
+	{sigJailPersona, "you are going to play"},
+	{sigJailPersona, "you are going to pretend"},
+	{sigJailPersona, "you will pretend"},
+	{sigJailPersona, "pretend to be"},
+	{sigJailPersona, "pretend you are"},
+	{sigJailPersona, "take on the role"},
+	{sigJailPersona, "play the role"},
+	{sigJailPersona, "play the character"},
+	{sigJailPersona, "character named"},
+	{sigJailPersona, "ai named"},
+	{sigJailPersona, "bot called"},
+	{sigJailPersona, "ai called"},
+	{sigJailPersona, "stands for"},
+	{sigJailPersona, "respond as"},
+	{sigJailPersona, "answer as"},
+	{sigJailPersona, "you will respond"},
+	{sigJailPersona, "from this moment"},
+	{sigJailPersona, "from now on"},
+	{sigJailPersona, "act like"},
+	{sigJailPersona, "alter ego"},
+	{sigJailPersona, "hereby dubbed"},
+	{sigJailPersona, "role play"},
+	{sigJailAI, "language model"},
+	{sigJailAI, "ai model"},
+	{sigJailAI, "an ai"},
+	{sigJailAI, "artificial intelligence"},
+	{sigJailAI, "ai assistant"},
+	{sigJailAI, "ai bot"},
+	{sigJailAI, "ai chatbot"},
+	{sigJailAI, "ai system"},
+	{sigJailDual, "two responses"},
+	{sigJailDual, "two different responses"},
+	{sigJailDual, "two paragraphs"},
+	{sigJailDual, "two separate"},
+	{sigJailDual, "both responses"},
+	{sigJailDual, "two outputs"},
+	{sigJailDual, "two personas"},
+	{sigJailDual, "two ways"},
+}
+
+// Internal jailbreak cue groups, never reported: rule-free language,
+// persona set-up, addressing an AI, and paired answers.
+const (
+	sigJailFree    Signal = 1 << 28
+	sigJailPersona Signal = 1 << 29
+	sigJailAI      Signal = 1 << 30
+	sigJailDual    Signal = 1 << 31
+	sigJailGroups         = sigJailFree | sigJailPersona | sigJailAI | sigJailDual
+)
+
+// A phrase is a sequence of token hashes.
+type phrase struct {
+	sig  Signal
+	toks []uint64
+}
+
+// kwTable is an open-addressing hash table from token hash to category bits,
+// built once at init and read-only afterwards.
+type kwTable struct {
+	keys []uint64
+	vals []uint32
+	mask uint64
+}
+
+func (t *kwTable) get(h uint64) uint32 {
+	i := (h * mix64) >> 52 & t.mask
+	for {
+		k := t.keys[i]
+		if k == h {
+			return t.vals[i]
+		}
+		if k == 0 {
+			return 0
+		}
+		i = (i + 1) & t.mask
+	}
+}
+
+func (t *kwTable) add(h uint64, cat uint32) {
+	i := (h * mix64) >> 52 & t.mask
+	for {
+		k := t.keys[i]
+		if k == h {
+			t.vals[i] |= cat
+			return
+		}
+		if k == 0 {
+			t.keys[i] = h
+			t.vals[i] = cat
+			return
+		}
+		i = (i + 1) & t.mask
+	}
+}
+
+var (
+	keywords    kwTable
+	phraseStart map[uint64][]phrase
+)
+
+// normTokens normalises and tokenises a keyword the way scanned text is.
+func normTokens(s string) ([]byte, []Token) {
+	var h Hidden
+	n := Normalize(nil, s, &h)
+	return n, Tokenize(nil, n)
+}
+
+func init() {
+	const size = 1 << 12
+	keywords = kwTable{keys: make([]uint64, size), vals: make([]uint32, size), mask: size - 1}
+	add := func(w string, cat uint32) {
+		_, toks := normTokens(w)
+		if len(toks) != 1 {
+			panic(fmt.Sprintf("inject: keyword %q is %d tokens", w, len(toks)))
+		}
+		keywords.add(toks[0].Hash, cat)
+	}
+	for _, w := range tokNeedleWords {
+		add(w, catTokNeedle)
+	}
+	for _, cw := range categoryWords {
+		for _, w := range fieldsOf(cw.words) {
+			add(w, cw.cat)
+		}
+	}
+	phraseStart = make(map[uint64][]phrase)
+	for _, p := range phrases {
+		_, toks := normTokens(p.text)
+		if len(toks) < 2 {
+			panic(fmt.Sprintf("inject: phrase %q has %d tokens", p.text, len(toks)))
+		}
+		hs := make([]uint64, len(toks))
+		for i, t := range toks {
+			hs[i] = t.Hash
+		}
+		keywords.add(hs[0], catPhrase)
+		phraseStart[hs[0]] = append(phraseStart[hs[0]], phrase{sig: p.sig, toks: hs})
+	}
+}
+
+func fieldsOf(s string) []string {
+	var out []string
+	start := -1
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == ' ' || s[i] == '\n' || s[i] == '\t' {
+			if start >= 0 {
+				out = append(out, s[start:i])
+				start = -1
+			}
+			continue
+		}
+		if start < 0 {
+			start = i
+		}
+	}
+	return out
+}

@@ -1,0 +1,872 @@
+package inject
+
+import (
+	"bytes"
+	"slices"
+	"math/bits"
+)
+
+// Signal is a set of rule signals, one bit each.
+type Signal uint32
+
+// The rule signals. Their names (SignalNames) are part of the public output.
+const (
+	SigOverride        Signal = 1 << iota // instruction_override
+	SigRole                               // role_impersonation
+	SigExfil                              // exfiltration
+	SigToolCall                           // tool_call_smuggling
+	SigHidden                             // hidden_text
+	SigEncoded                            // encoded_instructions
+	SigMarkdownExfil                      // markdown_exfiltration
+	SigDelimiter                          // delimiter_injection
+	SigJailbreak                          // jailbreak_persona
+	SigPromptLeak                         // prompt_leak
+	SigEmbeddedRequest                    // embedded_request
+	NumSignals         = iota
+)
+
+// SignalNames holds the name of each signal bit, in bit order.
+var SignalNames = [NumSignals]string{
+	"instruction_override",
+	"role_impersonation",
+	"exfiltration",
+	"tool_call_smuggling",
+	"hidden_text",
+	"encoded_instructions",
+	"markdown_exfiltration",
+	"delimiter_injection",
+	"jailbreak_persona",
+	"prompt_leak",
+	"embedded_request",
+}
+
+// Names appends the names of the signals in s, in bit order.
+func (s Signal) Names(dst []string) []string {
+	for s != 0 {
+		i := bits.TrailingZeros32(uint32(s))
+		dst = append(dst, SignalNames[i])
+		s &^= 1 << i
+	}
+	return dst
+}
+
+// Count returns the number of signals in s.
+func (s Signal) Count() int { return bits.OnesCount32(uint32(s)) }
+
+// A needle is a literal looked for in the normalised text. check, when set,
+// confirms a hit at position i.
+type needle struct {
+	lit   string
+	sig   Signal
+	check func(norm []byte, i int, lit string) bool
+}
+
+var needles = []needle{
+	// chat-template and role headers
+	{"<|im_start|>", SigRole, nil},
+	{"<|system|>", SigRole, nil},
+	{"<|start_header_id|>", SigRole, nil},
+	{"<<sys>>", SigRole, nil},
+	{"[inst]", SigRole, nil},
+	{"[system]", SigRole, nil},
+	{"<system>", SigRole, nil},
+	{"### system", SigRole, headerEnd},
+	{"### assistant", SigRole, headerEnd},
+	{"### instruction:", SigRole, nil},
+	{"### response:", SigRole, nil},
+	{"## system", SigRole, headerEnd},
+	// fake end-of-prompt markers and closing tags
+	{"</system>", SigDelimiter, nil},
+	{"</instructions>", SigDelimiter, nil},
+	{"</instruction>", SigDelimiter, nil},
+	{"</context>", SigDelimiter, nil},
+	{"</document>", SigDelimiter, nil},
+	{"</user>", SigDelimiter, nil},
+	{"</user_input>", SigDelimiter, nil},
+	{"</input>", SigDelimiter, nil},
+	{"</prompt>", SigDelimiter, nil},
+	{"</data>", SigDelimiter, nil},
+	{"</untrusted>", SigDelimiter, nil},
+	{"</tool_result>", SigDelimiter, nil},
+	{"</function_results>", SigDelimiter, nil},
+	{"<|endoftext|>", SigDelimiter, nil},
+	{"<|im_end|>", SigDelimiter, nil},
+	{"<|eot_id|>", SigDelimiter, nil},
+	{"<|end|>", SigDelimiter, nil},
+	{"[/inst]", SigDelimiter, nil},
+	{"<</sys>>", SigDelimiter, nil},
+	{"</s>", SigDelimiter, nil},
+	{"===end", SigDelimiter, nil},
+	{"=== end", SigDelimiter, nil},
+	{"--- end", SigDelimiter, nil},
+	{"---end", SigDelimiter, nil},
+	{"### end", SigDelimiter, nil},
+	{"*** end", SigDelimiter, nil},
+	// fake tool calls
+	{"<tool_call", SigToolCall, nil},
+	{"<function_call", SigToolCall, nil},
+	{"<function_calls>", SigToolCall, nil},
+	{"<invoke", SigToolCall, nil},
+	{"<tool_use", SigToolCall, nil},
+	{"<|tool_call|>", SigToolCall, nil},
+	{"<|python_tag|>", SigToolCall, nil},
+	{"<tool>", SigToolCall, nil},
+}
+
+// needlesByFirst indexes needles by their first byte; secondOK[first]
+// is the set of bytes that follow it in some needle (a bitmap), so most
+// hits on a common first byte are rejected with one lookup.
+var (
+	needlesByFirst [256][]needle
+	secondOK       [256][4]uint64
+	needlesByPair  = map[uint16][]needle{}
+)
+
+func init() {
+	for _, n := range needles {
+		needlesByFirst[n.lit[0]] = append(needlesByFirst[n.lit[0]], n)
+		c := n.lit[1]
+		secondOK[n.lit[0]][c>>6] |= 1 << (c & 63)
+		k := uint16(n.lit[0])<<8 | uint16(c)
+		needlesByPair[k] = append(needlesByPair[k], n)
+	}
+}
+
+// atLineStart accepts a hit at the start of the text, of a line, or right
+// after a quote, bracket or separator.
+func atLineStart(norm []byte, i int, _ string) bool {
+	if i == 0 {
+		return true
+	}
+	p := norm[i-1]
+	if p == ' ' && i >= 2 {
+		p = norm[i-2]
+		if p != ';' && p != '"' && p != '\'' && p != '>' && p != ']' && p != '|' && p != '}' {
+			return false
+		}
+	}
+	switch p {
+	case '\n', '"', '\'', '[', '(', '{', ';', '>', '|', ']', '}', '*', '#', '`':
+		return true
+	}
+	return false
+}
+
+// headerEnd accepts a markdown header only when the word ends the header
+// line or is followed by a colon ("### System:", "### System\n").
+func headerEnd(norm []byte, i int, lit string) bool {
+	j := i + len(lit)
+	if j >= len(norm) {
+		return true
+	}
+	c := norm[j]
+	return c == '\n' || c == ':' || c == ' ' && j+1 < len(norm) && norm[j+1] == '\n'
+}
+
+// jsonCallNear accepts `"name":` when `"arguments"` or `"parameters"`
+// follows within 200 bytes: the shape of a function call.
+func jsonCallNear(norm []byte, i int, lit string) bool {
+	end := i + len(lit) + 200
+	if end > len(norm) {
+		end = len(norm)
+	}
+	w := norm[i+len(lit) : end]
+	return bytes.Contains(w, []byte(`"arguments"`)) || bytes.Contains(w, []byte(`"parameters"`)) ||
+		bytes.Contains(w, []byte(`"args"`))
+}
+
+// reactAction accepts "Action Input:" when an "Action:" line precedes it
+// within 200 bytes (the ReAct tool-call format).
+func reactAction(norm []byte, i int, _ string) bool {
+	start := i - 200
+	if start < 0 {
+		start = 0
+	}
+	return bytes.Contains(norm[start:i], []byte("action:"))
+}
+
+// matchNeedles returns the signals of the literal needles found in norm.
+func matchNeedles(norm []byte) Signal {
+	var s Signal
+	for _, first := range [...]byte{'<', '[', '#', '=', '-', '*'} {
+		if len(needlesByFirst[first]) == 0 {
+			continue
+		}
+		for off := 0; off < len(norm); {
+			j := bytes.IndexByte(norm[off:], first)
+			if j < 0 {
+				break
+			}
+			i := off + j
+			off = i + 1
+			if i+1 >= len(norm) || secondOK[first][norm[i+1]>>6]&(1<<(norm[i+1]&63)) == 0 {
+				continue
+			}
+			rest := norm[i:]
+			for _, n := range needlesByPair[uint16(first)<<8|uint16(norm[i+1])] {
+				if s&n.sig != 0 {
+					continue
+				}
+				if len(rest) >= len(n.lit) && string(rest[:len(n.lit)]) == n.lit &&
+					(n.check == nil || n.check(norm, i, n.lit)) {
+					s |= n.sig
+				}
+			}
+		}
+	}
+	return s
+}
+
+// matchTokens runs the token-window rules: instruction override, prompt
+// leak, jailbreak cues and the phrase table.
+func matchTokens(norm []byte, toks []Token, cats []uint32) Signal {
+	var s Signal
+	free := 0 // distinct rule-free cues
+	var lastFree uint64
+	for i := range toks {
+		c := cats[i]
+		if c == 0 {
+			if isAIName(norm, toks[i]) {
+				s |= sigJailAI
+			}
+			continue
+		}
+		if c&catIgnore != 0 && s&SigOverride == 0 && overrideAt(norm, toks, cats, i) {
+			s |= SigOverride
+		}
+		if c&catNeg != 0 && s&SigOverride == 0 && dontFollowAt(toks, cats, i) {
+			s |= SigOverride
+		}
+		if c&catPrev != 0 && s&SigOverride == 0 && voidAt(cats, i) {
+			s |= SigOverride
+		}
+		if c&catReveal != 0 && s&SigPromptLeak == 0 && leakAt(cats, i) {
+			s |= SigPromptLeak
+		}
+		if c&catJailWeak != 0 && toks[i].Hash != lastFree {
+			free++
+			lastFree = toks[i].Hash
+		}
+		if c&catAI != 0 || isAIName(norm, toks[i]) {
+			s |= sigJailAI
+		}
+		if c&catPersona != 0 {
+			s |= sigJailPersona
+		}
+		if c&catTokNeedle != 0 {
+			s |= tokNeedleAt(norm, toks, i)
+		}
+		if c&catPhrase != 0 {
+			for _, p := range phraseStart[toks[i].Hash] {
+				if !phraseAt(toks, i, p) || !phraseClean(norm, toks, i, len(p.toks)) {
+					continue
+				}
+				if p.sig == SigRole && !roleContinues(norm, toks, i+len(p.toks)) {
+					continue
+				}
+				if p.sig == sigJailFree {
+					if toks[i].Hash != lastFree {
+						free++
+						lastFree = toks[i].Hash
+					}
+					continue
+				}
+				s |= p.sig
+			}
+		}
+	}
+	if s&SigJailbreak == 0 && jailbreakCues(s, free) {
+		s |= SigJailbreak
+	}
+	return s &^ sigJailGroups
+}
+
+// jailbreakCues decides the jailbreak signal from the cue groups: two
+// distinct rule-free cues ("no restrictions", "amoral", "content policy"
+// ...), or a persona set-up addressed to an AI ("ChatGPT ... pretend to
+// be", "an AI called ..."). A persona alone is a role prompt, and one
+// rule-free word alone is a story.
+func jailbreakCues(s Signal, free int) bool {
+	return free >= 2 || s&(sigJailPersona|sigJailAI) == sigJailPersona|sigJailAI
+}
+
+func phraseAt(toks []Token, i int, p phrase) bool {
+	if i+len(p.toks) > len(toks) {
+		return false
+	}
+	for k := 1; k < len(p.toks); k++ {
+		if toks[i+k].Hash != p.toks[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// phraseClean reports whether the phrase at token i has only spaces,
+// commas and apostrophes between its tokens (not a sentence break).
+func phraseClean(norm []byte, toks []Token, i, n int) bool {
+	for k := i + 1; k < i+n; k++ {
+		for _, c := range norm[toks[k-1].End:toks[k].Start] {
+			if c != ' ' && c != ',' && c != '\'' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// overrideAt: an ignore-verb at i followed within 7 tokens by an
+// instruction noun, with a "previous/all" qualifier between them or a
+// "previous/above" within two tokens after the noun; or followed by
+// "everything" and a "so far" word; or by "the above" closing the clause.
+func overrideAt(norm []byte, toks []Token, cats []uint32, i int) bool {
+	prev := false
+	for j := i + 1; j < len(toks) && j <= i+7; j++ {
+		c := cats[j]
+		if c&catTarget != 0 {
+			if prev {
+				return true
+			}
+			for k := j + 1; k < len(toks) && k <= j+2; k++ {
+				if cats[k]&(catPrevStrong|catSoFar) != 0 {
+					return true
+				}
+			}
+			return false
+		}
+		if c&catAll != 0 && j <= i+2 {
+			for k := j + 1; k < len(toks) && k <= j+4; k++ {
+				if cats[k]&catSoFar != 0 {
+					return true
+				}
+			}
+		}
+		if c&catAbove != 0 && j <= i+2 && cats[j-1]&(catThe|catIgnore) != 0 {
+			// "ignore the above." / "disregard everything above"
+			e := int(toks[j].End)
+			if e >= len(norm) || norm[e] != ' ' || j+1 >= len(toks) || cats[j+1]&(catTo|catConj) != 0 {
+				return true
+			}
+		}
+		if c&catPrevStrong != 0 {
+			prev = true
+		} else if c&catPrev != 0 && qualifies(cats, j) {
+			prev = true
+		}
+	}
+	return false
+}
+
+// qualifies reports whether "all"/"any" at j qualifies an instruction noun
+// or a "previous" word: directly, or across "the/of/your".
+func qualifies(cats []uint32, j int) bool {
+	const head = catTarget | catPrevStrong
+	if j+1 < len(cats) && cats[j+1]&head != 0 {
+		return true
+	}
+	return j+2 < len(cats) && cats[j+1]&catThe != 0 && cats[j+2]&head != 0
+}
+
+// dontFollowAt: "do not / don't / never / stop" + follow-verb + qualifier
+// + instruction noun ("do not follow the previous instructions").
+func dontFollowAt(toks []Token, cats []uint32, i int) bool {
+	for j := i + 1; j < len(toks) && j <= i+3; j++ {
+		if cats[j]&catFollow == 0 {
+			continue
+		}
+		prev := false
+		for k := j + 1; k < len(toks) && k <= j+5; k++ {
+			if cats[k]&(catPrev|catOwn) != 0 {
+				prev = true
+			}
+			if cats[k]&catTarget != 0 && prev {
+				return true
+			}
+		}
+		return false
+	}
+	return false
+}
+
+// voidAt: "previous instructions are void / no longer valid".
+func voidAt(cats []uint32, i int) bool {
+	if i+1 >= len(cats) || cats[i+1]&catTarget == 0 {
+		return false
+	}
+	for k := i + 2; k < len(cats) && k <= i+5; k++ {
+		if cats[k]&catVoid != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// leakAt: a reveal-verb followed within 5 tokens by "your/system/initial"
+// and a secret object ("print your system prompt", "reveal the hidden
+// password", "repeat the text above").
+func leakAt(cats []uint32, i int) bool {
+	own := false
+	for j := i + 1; j < len(cats) && j <= i+5; j++ {
+		if cats[j]&catOwn != 0 {
+			own = true
+		}
+		if cats[j]&catSecretObj != 0 && own {
+			return true
+		}
+	}
+	return false
+}
+
+// matchExfil: a send-verb followed within 25 tokens by "to/at/via" and an
+// e-mail address or URL, or directly by one ("email amy@x.com the file").
+func matchExfil(norm []byte, toks []Token, cats []uint32) bool {
+	for i := range toks {
+		if cats[i]&catSend == 0 {
+			continue
+		}
+		if e := int(toks[i].End); e+1 < len(norm) && norm[e] == ' ' && isTargetAt(norm, e+1) {
+			return true
+		}
+		for j := i + 1; j < len(toks) && j <= i+25; j++ {
+			if cats[j]&catTo == 0 {
+				continue
+			}
+			// the address right after "to", or after up to three words
+			// ("to my email: ...", "to the following address ...")
+			for k := j; k < len(toks) && k <= j+3; k++ {
+				t := skipGlue(norm, int(toks[k].End))
+				if isTargetAt(norm, t) && !isLocalTarget(norm, t) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func skipGlue(norm []byte, i int) int {
+	for i < len(norm) {
+		switch norm[i] {
+		case ' ', '"', '\'', ':', '<', '(', '[', '`', '*':
+			i++
+			continue
+		}
+		break
+	}
+	return i
+}
+
+// isTargetAt reports whether an e-mail address or a URL starts at i.
+func isTargetAt(norm []byte, i int) bool {
+	if i >= len(norm) {
+		return false
+	}
+	rest := norm[i:]
+	if bytes.HasPrefix(rest, []byte("http://")) || bytes.HasPrefix(rest, []byte("https://")) ||
+		bytes.HasPrefix(rest, []byte("www.")) || bytes.HasPrefix(rest, []byte("ftp://")) {
+		return true
+	}
+	// local part then '@' then a domain with a dot
+	j := 0
+	for j < len(rest) && j < 64 && isEmailLocal(rest[j]) {
+		j++
+	}
+	if j == 0 || j >= len(rest) || rest[j] != '@' {
+		return false
+	}
+	j++
+	dots, k := 0, j
+	for k < len(rest) && k-j < 255 && (isAlnum(rest[k]) || rest[k] == '-' || rest[k] == '.') {
+		if rest[k] == '.' {
+			dots++
+		}
+		k++
+	}
+	return dots > 0 && k-j >= 4
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c >= 'A' && c <= 'Z'
+}
+
+func isEmailLocal(c byte) bool {
+	return isAlnum(c) || c == '.' || c == '_' || c == '-' || c == '+' || c == '%'
+}
+
+// matchMarkdownExfil: a markdown image or HTML <img> whose URL carries a
+// query value that looks like data, or any link or URL whose query value is
+// a template placeholder to be filled in ("?q={conversation}", "?d=[DATA]").
+func matchMarkdownExfil(norm []byte) bool {
+	for off := 0; off < len(norm); {
+		j := bytes.Index(norm[off:], []byte("://"))
+		if j < 0 {
+			return false
+		}
+		i := off + j
+		off = i + 3
+		// find the URL start (scheme) and what precedes it
+		s := i
+		for s > 0 && s > i-8 && norm[s-1] >= 'a' && norm[s-1] <= 'z' {
+			s--
+		}
+		image := false
+		if s >= 2 && norm[s-1] == '(' && norm[s-2] == ']' {
+			// markdown link; image if the bracket opened with "!["
+			for k := s - 3; k >= 0 && k >= s-300; k-- {
+				if norm[k] == '[' {
+					image = k > 0 && norm[k-1] == '!'
+					break
+				}
+				if norm[k] == ']' || norm[k] == '\n' {
+					break
+				}
+			}
+		} else if s >= 5 {
+			w := norm[max(0, s-60):s]
+			image = bytes.Contains(w, []byte("<img")) || bytes.Contains(w, []byte("src="))
+		}
+		e := i + 3
+		for e < len(norm) && e-i < 2048 {
+			c := norm[e]
+			if c == ' ' || c == '\n' || c == ')' || c == '"' || c == '\'' || c == '>' {
+				break
+			}
+			e++
+		}
+		url := norm[s:e]
+		off = max(off, e)
+		q := bytes.IndexByte(url, '?')
+		if q < 0 {
+			continue
+		}
+		if queryLooksLikeData(url[q+1:], image) {
+			return true
+		}
+	}
+	return false
+}
+
+// sensitiveKeys are query keys that name data rather than presentation.
+var sensitiveKeys = map[string]bool{
+	"data": true, "d": true, "q": true, "query": true, "secret": true, "password": true, "pwd": true,
+	"token": true, "key": true, "history": true, "conversation": true, "chat": true, "memory": true,
+	"info": true, "content": true, "text": true, "msg": true, "message": true, "email": true,
+	"user": true, "ssn": true, "summary": true, "p": true, "payload": true, "exfil": true, "leak": true,
+	"prompt": true, "input": true, "context": true, "c": true, "m": true, "s": true, "x": true,
+}
+
+func queryLooksLikeData(q []byte, image bool) bool {
+	for len(q) > 0 {
+		amp := bytes.IndexByte(q, '&')
+		kv := q
+		if amp >= 0 {
+			kv, q = q[:amp], q[amp+1:]
+		} else {
+			q = nil
+		}
+		eq := bytes.IndexByte(kv, '=')
+		if eq < 0 {
+			continue
+		}
+		k, v := kv[:eq], kv[eq+1:]
+		if len(v) == 0 {
+			// "?data=" followed by nothing: the model is asked to append
+			if image && sensitiveKeys[string(k)] {
+				return true
+			}
+			continue
+		}
+		if isPlaceholder(v) {
+			return true
+		}
+		if image && (sensitiveKeys[string(k)] || len(v) >= 24) {
+			return true
+		}
+	}
+	return false
+}
+
+func isPlaceholder(v []byte) bool {
+	switch v[0] {
+	case '{', '[', '<', '$':
+		return true
+	}
+	return bytes.Contains(v, []byte("%s")) || bytes.Contains(v, []byte("{{")) ||
+		bytes.Contains(v, []byte("...")) || bytes.Contains(v, []byte("%7b")) || bytes.Contains(v, []byte("%5b"))
+}
+
+// HiddenSignal reports whether the invisible characters removed by
+// Normalize amount to hidden text: Unicode tag characters spelling text,
+// bidi overrides, zero-width characters inside Latin words, or long runs of
+// variation selectors (byte smuggling).
+func (h *Hidden) Signal() bool {
+	return h.Tags >= 4 || h.BidiOverride > 0 || h.ZeroWidthInLat >= 2 || h.ZeroWidth >= 16 || h.VarSel >= 16
+}
+
+// CJK override cues: an ignore-verb with an instruction noun within
+// cjkWindow bytes on either side (Chinese and Korean put the noun after
+// the verb, Japanese before it).
+var (
+	cjkIgnore = []string{"忽略", "无视", "無視", "忽视", "忽視", "忘记", "忘記", "忘掉", "不要理会", "不理会",
+		"跳过", "放弃", "忘れ", "무시", "잊어", "잊으"}
+	cjkTarget = []string{"指令", "指示", "说明", "說明", "规则", "規則", "提示", "命令", "要求", "设定", "設定",
+		"指南", "约束", "ルール", "プロンプト", "지시", "명령", "지침", "규칙", "프롬프트"}
+)
+
+const cjkWindow = 45
+
+func matchCJKOverride(norm []byte) bool {
+	// positions of every instruction noun, sorted
+	var targets []int
+	for _, t := range cjkTarget {
+		for off := 0; off < len(norm); {
+			j := bytes.Index(norm[off:], []byte(t))
+			if j < 0 {
+				break
+			}
+			targets = append(targets, off+j)
+			off += j + len(t)
+		}
+	}
+	if len(targets) == 0 {
+		return false
+	}
+	slices.Sort(targets)
+	for _, v := range cjkIgnore {
+		for off := 0; off < len(norm); {
+			j := bytes.Index(norm[off:], []byte(v))
+			if j < 0 {
+				break
+			}
+			i := off + j
+			// a noun starting within the window on either side
+			k, _ := slices.BinarySearch(targets, i-cjkWindow)
+			if k < len(targets) && targets[k] <= i+len(v)+cjkWindow {
+				return true
+			}
+			off = i + len(v)
+		}
+	}
+	return false
+}
+
+// hasNonASCII reports whether b holds a byte >= 0x80.
+func hasNonASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return true
+		}
+	}
+	return false
+}
+
+// matchEmbeddedRequest: inside structured data (after a '{', a "key":
+// pair or an e-mail header), a clause that starts with an action verb
+// ("transfer", "grant", "delete", "send" ..., possibly after "please") and
+// names within 12 tokens something an attacker is after ("my account",
+// "password", "funds", "access" ...). Tool results and documents describe;
+// they do not ask the agent to move money or grant access.
+func matchEmbeddedRequest(norm []byte, toks []Token, cats []uint32) bool {
+	data := dataStart(norm)
+	if data < 0 {
+		return false
+	}
+	for i := range toks {
+		if cats[i]&catAction == 0 || int(toks[i].Start) <= data || !clauseStart(norm, toks, cats, i) {
+			continue
+		}
+		if i+1 < len(toks) && cats[i+1]&catPrep != 0 {
+			continue // "update on ...", "transfer of ...": a noun, not a request
+		}
+		if p := int(toks[i].Start); p >= 9 && bytes.HasSuffix(bytes.TrimRight(norm[:p], " "), []byte("subject:")) {
+			continue
+		}
+		for j := i + 1; j < len(toks) && j <= i+12; j++ {
+			if cats[j]&catSensitive != 0 {
+				return true
+			}
+		}
+	}
+	// "please <verb> ..." addressed to whoever reads the record
+	for i := 1; i < len(toks); i++ {
+		if cats[i]&catRequestVerb != 0 && int(toks[i].Start) > data && toks[i-1].Hash == hashPlease &&
+			clauseStart(norm, toks, cats, i-1) && (i+1 >= len(toks) || cats[i+1]&catPrep == 0) {
+			return true
+		}
+	}
+	return false
+}
+
+var hashPlease = HashString("please")
+
+// dataStart returns where the structured data starts when norm is a
+// structured record, or -1: a JSON or Python-dict tool result (the text
+// opens with '{' or '['), or an e-mail (the text opens with header lines).
+// Prose, documentation and code are not data: they are full of harmless
+// imperatives.
+func dataStart(norm []byte) int {
+	if len(norm) == 0 {
+		return -1
+	}
+	switch norm[0] {
+	case '{', '[':
+		return 0
+	}
+	head := norm[:min(len(norm), 400)]
+	for _, h := range [...]string{"from:", "to:", "subject:", "date:"} {
+		if bytes.HasPrefix(head, []byte(h)) {
+			if bytes.Contains(head, []byte("\nsubject:")) || bytes.Contains(head, []byte("\nfrom:")) || bytes.Contains(head, []byte("\nto:")) {
+				return 0
+			}
+		}
+	}
+	return -1
+}
+
+// clauseStart reports whether token i starts a clause: it follows sentence
+// or field punctuation, or a request marker such as "please".
+func clauseStart(norm []byte, toks []Token, cats []uint32, i int) bool {
+	if i > 0 && cats[i-1]&catPlease != 0 {
+		return true
+	}
+	p := int(toks[i].Start) - 1
+	for p >= 0 && norm[p] == ' ' {
+		p--
+	}
+	if p < 0 {
+		return true
+	}
+	switch norm[p] {
+	case '.', '!', '?', ':', ';', '"', '\'', '\n', '{', '[', '(', '-', '*', ',':
+		return true
+	}
+	return false
+}
+
+// roleContinues rejects "you are now using / ready / able ...": a state,
+// not a new identity.
+func roleContinues(norm []byte, toks []Token, j int) bool {
+	if j >= len(toks) {
+		return true
+	}
+	w := norm[toks[j].Start:toks[j].End]
+	if bytes.HasSuffix(w, []byte("ing")) || bytes.HasSuffix(w, []byte("ed")) {
+		return false
+	}
+	switch string(w) {
+	case "ready", "able", "done", "set", "finished", "free", "all", "in", "on", "at", "back", "familiar", "ready,":
+		return false
+	}
+	return true
+}
+
+// isLocalTarget reports whether the URL at i points at the local machine,
+// where nothing can be exfiltrated to.
+func isLocalTarget(norm []byte, i int) bool {
+	rest := norm[i:min(len(norm), i+32)]
+	for _, p := range [...]string{"http://localhost", "https://localhost", "http://127.", "https://127.", "http://0.0.0.0", "http://[::1]"} {
+		if bytes.HasPrefix(rest, []byte(p)) {
+			return true
+		}
+	}
+	return false
+}
+
+// isAIName reports whether a token names a chatbot persona: a word ending in
+// "gpt" ("FreeSpeechGPT", "ChatGPT").
+func isAIName(norm []byte, t Token) bool {
+	e := int(t.End)
+	return e-int(t.Start) > 3 && norm[e-1] == 't' && norm[e-2] == 'p' && norm[e-3] == 'g'
+}
+
+// Token needles: literal markers that start with a word, matched from the
+// token stream (cheaper than searching the text for common letters).
+var (
+	hSystem        = HashString("system")
+	hSysteme       = HashString("systeme")
+	hAssistant     = HashString("assistant")
+	hMessage       = HashString("message")
+	hPrompt        = HashString("prompt")
+	hNew           = HashString("new")
+	hUpdated       = HashString("updated")
+	hInstruction   = HashString("instruction")
+	hInstructions  = HashString("instructions")
+	hAction        = HashString("action")
+	hInput         = HashString("input")
+	hType          = HashString("type")
+	hName          = HashString("name")
+	hFunctionCall  = HashString("function_call")
+	hToolCalls     = HashString("tool_calls")
+	hToolCall      = HashString("tool_call")
+	hToolUse       = HashString("tool_use")
+	tokNeedleWords = []string{"system", "systeme", "assistant", "new", "updated", "action", "type", "name",
+		"function_call", "tool_calls", "tool_call", "tool_use"}
+)
+
+// tokNeedleAt checks the token needles starting at token i:
+//
+//	system: / systeme: / assistant: / system prompt:   at a line start  role
+//	system message:                                                     role
+//	new instructions: / updated instructions:                           override
+//	"function_call" "tool_calls" "tool_call" "tool_use"  (quoted)       tool call
+//	"type": "function"   "name": ... "arguments"                        tool call
+//	Action: ... Action Input:                                           tool call
+func tokNeedleAt(norm []byte, toks []Token, i int) Signal {
+	t := toks[i]
+	switch h := t.Hash; h {
+	case hSystem, hSysteme, hAssistant:
+		if colonAfter(norm, toks[i]) && atLineStart(norm, int(t.Start), "") {
+			return SigRole
+		}
+		if h == hSystem {
+			n := nextWord(norm, toks, i)
+			if n == hMessage && colonAfter(norm, toks[i+1]) {
+				return SigRole
+			}
+			if n == hPrompt && colonAfter(norm, toks[i+1]) && atLineStart(norm, int(t.Start), "") {
+				return SigRole
+			}
+		}
+	case hNew, hUpdated:
+		if n := nextWord(norm, toks, i); (n == hInstructions || n == hInstruction) && colonAfter(norm, toks[i+1]) {
+			return SigOverride
+		}
+	case hAction:
+		if nextWord(norm, toks, i) == hInput && colonAfter(norm, toks[i+1]) && reactAction(norm, int(t.Start), "") {
+			return SigToolCall
+		}
+	case hFunctionCall, hToolCalls, hToolCall, hToolUse:
+		if quoted(norm, t) {
+			return SigToolCall
+		}
+	case hType:
+		if quoted(norm, t) {
+			rest := norm[t.End+1 : min(len(norm), int(t.End)+16)]
+			if bytes.HasPrefix(rest, []byte(`: "function"`)) || bytes.HasPrefix(rest, []byte(`:"function"`)) {
+				return SigToolCall
+			}
+		}
+	case hName:
+		if quoted(norm, t) && int(t.End)+1 < len(norm) && norm[t.End+1] == ':' && jsonCallNear(norm, int(t.Start)-1, `"name":`) {
+			return SigToolCall
+		}
+	}
+	return 0
+}
+
+// colonAfter reports whether a colon follows token t.
+func colonAfter(norm []byte, t Token) bool { return int(t.End) < len(norm) && norm[t.End] == ':' }
+
+// nextWord returns the hash of the token after i when only one space
+// separates them, else 0.
+func nextWord(norm []byte, toks []Token, i int) uint64 {
+	if i+1 < len(toks) && toks[i+1].Start == toks[i].End+1 && norm[toks[i].End] == ' ' {
+		return toks[i+1].Hash
+	}
+	return 0
+}
+
+// quoted reports whether token t sits between double quotes.
+func quoted(norm []byte, t Token) bool {
+	return t.Start > 0 && norm[t.Start-1] == '"' && int(t.End) < len(norm) && norm[t.End] == '"'
+}
