@@ -296,7 +296,23 @@ type phrase struct {
 type kwTable struct {
 	keys []uint64
 	vals []uint32
+	phr  [][]phrase // phrases starting with the key, for catPhrase keys
 	mask uint64
+}
+
+// phrases returns the phrases that start with token hash h.
+func (t *kwTable) phrases(h uint64) []phrase {
+	i := (h * mix64) >> 52 & t.mask
+	for {
+		k := t.keys[i]
+		if k == h {
+			return t.phr[i]
+		}
+		if k == 0 {
+			return nil
+		}
+		i = (i + 1) & t.mask
+	}
 }
 
 func (t *kwTable) get(h uint64) uint32 {
@@ -313,27 +329,24 @@ func (t *kwTable) get(h uint64) uint32 {
 	}
 }
 
-func (t *kwTable) add(h uint64, cat uint32) {
+func (t *kwTable) add(h uint64, cat uint32) int {
 	i := (h * mix64) >> 52 & t.mask
 	for {
 		k := t.keys[i]
 		if k == h {
 			t.vals[i] |= cat
-			return
+			return int(i)
 		}
 		if k == 0 {
 			t.keys[i] = h
 			t.vals[i] = cat
-			return
+			return int(i)
 		}
 		i = (i + 1) & t.mask
 	}
 }
 
-var (
-	keywords    kwTable
-	phraseStart map[uint64][]phrase
-)
+var keywords kwTable
 
 // normTokens normalises and tokenises a keyword the way scanned text is.
 func normTokens(s string) ([]byte, []Token) {
@@ -344,7 +357,7 @@ func normTokens(s string) ([]byte, []Token) {
 
 func init() {
 	const size = 1 << 12
-	keywords = kwTable{keys: make([]uint64, size), vals: make([]uint32, size), mask: size - 1}
+	keywords = kwTable{keys: make([]uint64, size), vals: make([]uint32, size), phr: make([][]phrase, size), mask: size - 1}
 	add := func(w string, cat uint32) {
 		_, toks := normTokens(w)
 		if len(toks) != 1 {
@@ -360,7 +373,6 @@ func init() {
 			add(w, cw.cat)
 		}
 	}
-	phraseStart = make(map[uint64][]phrase)
 	for _, p := range phrases {
 		_, toks := normTokens(p.text)
 		if len(toks) < 2 {
@@ -370,8 +382,8 @@ func init() {
 		for i, t := range toks {
 			hs[i] = t.Hash
 		}
-		keywords.add(hs[0], catPhrase)
-		phraseStart[hs[0]] = append(phraseStart[hs[0]], phrase{sig: p.sig, toks: hs})
+		slot := keywords.add(hs[0], catPhrase)
+		keywords.phr[slot] = append(keywords.phr[slot], phrase{sig: p.sig, toks: hs})
 	}
 }
 

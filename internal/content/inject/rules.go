@@ -2,8 +2,8 @@ package inject
 
 import (
 	"bytes"
-	"slices"
 	"math/bits"
+	"slices"
 )
 
 // Signal is a set of rule signals, one bit each.
@@ -257,7 +257,7 @@ func matchTokens(norm []byte, toks []Token, cats []uint32) Signal {
 			s |= tokNeedleAt(norm, toks, i)
 		}
 		if c&catPhrase != 0 {
-			for _, p := range phraseStart[toks[i].Hash] {
+			for _, p := range keywords.phrases(toks[i].Hash) {
 				if !phraseAt(toks, i, p) || !phraseClean(norm, toks, i, len(p.toks)) {
 					continue
 				}
