@@ -112,8 +112,9 @@ func structWeight(s *structpb.Struct, budget int) int {
 	return w
 }
 
-// sizeBound sizes every list, map and string of the request at most max,
-// and the content functions as linear in their input.
+// sizeBound sizes every list, map and string of the request at most max.
+// Custom functions cost 1 here as in the runtime tracker: what bounds the
+// content functions' work is the request size limits, not CEL's cost.
 type sizeBound struct{ max uint64 }
 
 func (s sizeBound) EstimateSize(n cost.AstNode) *cost.SizeEstimate {
@@ -123,10 +124,6 @@ func (s sizeBound) EstimateSize(n cost.AstNode) *cost.SizeEstimate {
 	return &cost.SizeEstimate{Min: 0, Max: s.max}
 }
 
-func (s sizeBound) EstimateCallCost(fn, _ string, _ *cost.AstNode, _ []cost.AstNode) *cost.CallEstimate {
-	switch fn {
-	case "injection_score", "pii":
-		return &cost.CallEstimate{CostEstimate: cost.CostEstimate{Min: 1, Max: s.max}}
-	}
+func (s sizeBound) EstimateCallCost(string, string, *cost.AstNode, []cost.AstNode) *cost.CallEstimate {
 	return nil
 }
