@@ -14,11 +14,22 @@ if ! command -v redis-server >/dev/null 2>&1; then
   $sudo systemctl disable --now redis-server >/dev/null 2>&1 || $sudo service redis-server stop >/dev/null 2>&1 || true
 fi
 
+# The venv lives in a per-machine cache keyed by the pinned requirements,
+# so fresh clones on one machine (CI's) install the frameworks once; .venv
+# links to it.
 if [ -f clients/python/pyproject.toml ]; then
-  if [ ! -x .venv/bin/python ]; then
-    python3 -m venv .venv
+  key=$(cat clients/python/requirements-test.txt clients/python/pyproject.toml | sha256sum | cut -c1-12)
+  venv="${AGENTPDP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/agentpdp}/venv-$key"
+  if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.complete" ]; then
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --upgrade pip
+    "$venv/bin/pip" install -q -r clients/python/requirements-test.txt
+    touch "$venv/.complete"
   fi
-  .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -r clients/python/requirements-test.txt
+  if [ -e .venv ] && [ ! -L .venv ]; then rm -rf .venv; fi
+  ln -sfn "$venv" .venv
+  # Editable, so it always points at this clone's sources.
+  .venv/bin/pip install -q --no-deps -e "clients/python"
   .venv/bin/pip install -q -e "clients/python[all]"
 fi
