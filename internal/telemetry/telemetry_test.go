@@ -1,0 +1,87 @@
+package telemetry
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+)
+
+func TestMetricsServedToPrometheus(t *testing.T) {
+	tel, err := Setup(context.Background(), Options{Metrics: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	m, err := NewMetrics(tel.Meter, Gauges{
+		PolicyVersion:   func() string { return "abc123" },
+		AuditQueueDepth: func() int64 { return 7 },
+		Suspensions:     func(context.Context) int64 { return 2 },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	m.Decided(ctx, "DENY", "DENY", "ENFORCE", "email-agent", "gmail.send", 0.0001)
+	m.Decided(ctx, "DENY", "DENY", "ENFORCE", "email-agent", "gmail.send", 0.0001)
+	m.RateLimited(ctx, "email-agent", "sends-per-hour")
+	m.Reloaded(false)
+	rec := httptest.NewRecorder()
+	tel.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body, _ := io.ReadAll(rec.Body)
+	for _, want := range []string{
+		`agentpdp_decisions_total{agent="email-agent",decision="DENY",mode="ENFORCE",policy_decision="DENY",tool="gmail.send"} 2`,
+		`agentpdp_ratelimit_rejections_total{limit="sends-per-hour",policy="email-agent"} 1`,
+		`agentpdp_policy_reloads_total{result="error"} 1`,
+		`agentpdp_policy_info{version="abc123"} 1`,
+		`agentpdp_audit_queue_depth 7`,
+		`agentpdp_suspensions 2`,
+		`agentpdp_decision_duration_seconds_count{decision="DENY"} 2`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", body)
+	}
+}
+
+func TestTracingOffWithoutEnvironment(t *testing.T) {
+	for _, k := range []string{"OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} {
+		t.Setenv(k, "")
+	}
+	if TracingConfigured() {
+		t.Fatal("tracing on with no OTEL_* variables")
+	}
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
+	if !TracingConfigured() {
+		t.Fatal("tracing off with an OTLP endpoint set")
+	}
+	t.Setenv("OTEL_TRACES_EXPORTER", "none")
+	if TracingConfigured() {
+		t.Fatal("OTEL_TRACES_EXPORTER=none must turn tracing off")
+	}
+}
+
+func TestLogsCarryTraceIDs(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(TraceHandler{slog.NewJSONHandler(&buf, nil)})
+	tp := sdktrace.NewTracerProvider()
+	ctx, span := tp.Tracer("t").Start(context.Background(), "op")
+	log.InfoContext(ctx, "inside")
+	span.End()
+	log.Info("outside")
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if !strings.Contains(lines[0], `"trace_id":"`+span.SpanContext().TraceID().String()+`"`) {
+		t.Fatalf("no trace id: %s", lines[0])
+	}
+	if strings.Contains(lines[1], "trace_id") {
+		t.Fatalf("trace id outside a span: %s", lines[1])
+	}
+}
