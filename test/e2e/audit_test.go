@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	pb "github.com/agentpdp/agentpdp/gen/go/agentpdp/v1"
 	"github.com/agentpdp/agentpdp/internal/audit"
 )
 
@@ -32,10 +33,10 @@ func load(p *pdp, n int, stop <-chan struct{}) (ids map[string]bool) {
 					return
 				default:
 				}
-				c := call{agent: "e2e-audit", principal: fmt.Sprintf("p%d-%d", w, i), tool: "doc.read",
-					args: map[string]any{"n": float64(i)}}
+				req := &pb.AuthorizeRequest{Agent: &pb.Agent{Id: "e2e-audit"},
+					Principal: &pb.Principal{Id: fmt.Sprintf("p%d-%d", w, i)}, Tool: "doc.read"}
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				resp, err := p.agent.Authorize(ctx, c.request(nil))
+				resp, err := p.agent.Authorize(ctx, req)
 				cancel()
 				if err != nil {
 					continue // the server is going away: nothing was promised
