@@ -147,64 +147,73 @@ func (a *app) close(log *slog.Logger) {
 	}
 }
 
-func buildApp(ctx context.Context, o *serveOptions, log *slog.Logger) (*app, error) {
-	a := &app{}
-	var err error
+// buildApp builds everything pdp serve runs. On error it closes what it
+// had built.
+func buildApp(ctx context.Context, o *serveOptions, log *slog.Logger) (a *app, err error) {
+	a = &app{}
+	defer func() {
+		if err != nil {
+			a.close(log)
+		}
+	}()
 	if a.tel, err = telemetry.Setup(ctx, telemetry.Options{ServiceVersion: version, Metrics: o.metricsListen != ""}); err != nil {
-		return nil, err
+		return a, err
 	}
 	a.closers = append(a.closers, a.tel.Shutdown)
-	var auditLog *auditTrail
+	// The metrics read the state and the trail at scrape time, once built.
+	var trail *auditTrail
 	st := &sharedState{}
 	metrics, err := telemetry.NewMetrics(a.tel.Meter,
-		gaugesFor(func() *policystore.Store { return a.store }, st, func() *auditTrail { return auditLog }))
+		gaugesFor(func() *policystore.Store { return a.store }, st, func() *auditTrail { return trail }))
 	if err != nil {
-		return nil, err
+		return a, err
 	}
 	scanner, err := newContentScanner()
 	if err != nil {
-		return nil, err
+		return a, err
 	}
-	compiler, err := eval.NewCompiler(eval.Options{Content: scanner})
-	if err != nil {
-		return nil, err
+	if a.store, err = openPolicies(o, scanner, metrics, log); err != nil {
+		return a, err
 	}
-	hooks := policystore.Hooks{Loaded: func(*eval.Set) { metrics.Reloaded(true) }, Failed: func(error) { metrics.Reloaded(false) }}
-	if a.store, err = policystore.Open(compiler, o.policies, examples.Policies(), log, hooks); err != nil {
-		return nil, err
-	}
-	if err := openState(ctx, o, log, st); err != nil {
-		a.close(log)
-		return nil, err
+	if err = openState(ctx, o, log, st); err != nil {
+		return a, err
 	}
 	a.closers = append(a.closers, st.close)
-	if auditLog, err = openAudit(ctx, o, st, log); err != nil {
-		a.close(log)
-		return nil, err
+	if trail, err = openAudit(ctx, o, st, log); err != nil {
+		return a, err
 	}
-	a.closers = append(a.closers, auditLog.close)
+	a.closers = append(a.closers, trail.close)
 	d, err := decision.New(decision.Config{
 		Policies: a.store, Limiter: st.limiter, LimitFailOpen: o.limitFailOpen,
-		Audit: auditLog.log, Content: scanner, Logger: log,
+		Audit: trail.log, Content: scanner, Logger: log,
 		Approvals: st.approvals, Suspensions: st.suspensions,
 		Tracer: a.tel.Tracer.Tracer("github.com/agentpdp/agentpdp"), Metrics: metrics,
 	})
 	if err != nil {
-		a.close(log)
-		return nil, err
+		return a, err
 	}
-	approvals := server.NewApprovalService(st.approvals, auditLog.log, log)
+	approvals := server.NewApprovalService(st.approvals, trail.log, log)
 	a.srv, err = server.New(server.Config{
-		Decider: d, Audit: auditLog.log, Content: scanner, Logger: log,
-		AuditFeed: auditLog.feed, Approvals: approvals, AgentWait: approvals.WaitApproval,
-		Admin:         server.NewAdminService(st.suspensions, auditLog.log, log),
+		Decider: d, Audit: trail.log, Content: scanner, Logger: log,
+		AuditFeed: trail.feed, Approvals: approvals, AgentWait: approvals.WaitApproval,
+		Admin:         server.NewAdminService(st.suspensions, trail.log, log),
 		ServerOptions: a.tel.ServerOptions(),
 	})
+	return a, err
+}
+
+// openPolicies compiles the policy directory (or the embedded examples) and
+// counts every reload in the metrics.
+func openPolicies(o *serveOptions, scanner *contentScanner, metrics *telemetry.Metrics, log *slog.Logger) (*policystore.Store, error) {
+	compiler, err := eval.NewCompiler(eval.Options{Content: scanner})
 	if err != nil {
-		a.close(log)
 		return nil, err
 	}
-	return a, nil
+	hooks := policystore.Hooks{
+		Loaded: func(*eval.Set) { metrics.Reloaded(true) },
+		Failed: func(error) { metrics.Reloaded(false) },
+	}
+	return policystore.Open(compiler, o.policies, examples.Policies(), log, hooks)
 }
 
 func newLogger(format, level string) (*slog.Logger, error) {

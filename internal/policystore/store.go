@@ -42,6 +42,11 @@ type Store struct {
 // defaults, which never change). It fails when the first load fails.
 func Open(c *eval.Compiler, dir string, fsys fs.FS, log *slog.Logger, hooks Hooks) (*Store, error) {
 	if dir != "" {
+		if fi, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("policies: %w", err)
+		} else if !fi.IsDir() {
+			return nil, fmt.Errorf("policies: %s is not a directory", dir)
+		}
 		fsys = os.DirFS(dir)
 	}
 	s := &Store{compiler: c, dir: dir, fsys: fsys, hooks: hooks, log: log}
