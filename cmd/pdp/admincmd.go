@@ -37,10 +37,6 @@ func (f *adminFlags) dial() (*grpc.ClientConn, error) {
 	return grpc.NewClient(f.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 }
 
-func (f *adminFlags) ctx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), f.timeout)
-}
-
 func envOr(name, def string) string {
 	if v := os.Getenv(name); v != "" {
 		return v
@@ -72,27 +68,22 @@ func newApprovalsCmd() *cobra.Command {
 	var agent, tool string
 	list := &cobra.Command{Use: "list", Short: "List pending approvals", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cc, err := f.dial()
-			if err != nil {
-				return err
-			}
-			defer cc.Close()
-			ctx, cancel := f.ctx()
-			defer cancel()
-			resp, err := pb.NewApprovalServiceClient(cc).ListPending(ctx, &pb.ListPendingRequest{AgentId: agent, Tool: tool})
-			if err != nil {
-				return err
-			}
-			if f.json {
-				return printJSON(cmd.OutOrStdout(), resp)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tAGENT\tPRINCIPAL\tTOOL\tEXPIRES\tWHY")
-			for _, a := range resp.Approvals {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Id, a.AgentId, a.PrincipalId, a.Tool,
-					a.ExpiresAt.AsTime().Local().Format(time.DateTime), approvalWhy(a))
-			}
-			return tw.Flush()
+			return f.with(func(ctx context.Context, cc *grpc.ClientConn) error {
+				resp, err := pb.NewApprovalServiceClient(cc).ListPending(ctx, &pb.ListPendingRequest{AgentId: agent, Tool: tool})
+				if err != nil {
+					return err
+				}
+				if f.json {
+					return printJSON(cmd.OutOrStdout(), resp)
+				}
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 2, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tAGENT\tPRINCIPAL\tTOOL\tEXPIRES\tWHY")
+				for _, a := range resp.Approvals {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Id, a.AgentId, a.PrincipalId, a.Tool,
+						a.ExpiresAt.AsTime().Local().Format(time.DateTime), approvalWhy(a))
+				}
+				return tw.Flush()
+			})
 		}}
 	list.Flags().StringVar(&agent, "agent", "", "only this agent")
 	list.Flags().StringVar(&tool, "tool", "", "only this tool")
@@ -115,23 +106,18 @@ func decideCmd(f *adminFlags, verb string, approve bool) *cobra.Command {
 	cmd := &cobra.Command{Use: verb + " APPROVAL_ID", Short: strings.ToUpper(verb[:1]) + verb[1:] + " a pending approval",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cc, err := f.dial()
-			if err != nil {
-				return err
-			}
-			defer cc.Close()
-			ctx, cancel := f.ctx()
-			defer cancel()
-			a, err := pb.NewApprovalServiceClient(cc).Decide(ctx, &pb.DecideRequest{
-				ApprovalId: args[0], Approve: approve, Approver: approver, Note: note})
-			if err != nil {
-				return err
-			}
-			if f.json {
-				return printJSON(cmd.OutOrStdout(), a)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s by %s\n", a.Id, strings.TrimPrefix(a.Status.String(), "APPROVAL_STATUS_"), a.Approver)
-			return nil
+			return f.with(func(ctx context.Context, cc *grpc.ClientConn) error {
+				a, err := pb.NewApprovalServiceClient(cc).Decide(ctx, &pb.DecideRequest{
+					ApprovalId: args[0], Approve: approve, Approver: approver, Note: note})
+				if err != nil {
+					return err
+				}
+				if f.json {
+					return printJSON(cmd.OutOrStdout(), a)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s by %s\n", a.Id, strings.TrimPrefix(a.Status.String(), "APPROVAL_STATUS_"), a.Approver)
+				return nil
+			})
 		}}
 	cmd.Flags().StringVar(&approver, "approver", currentUser(), "who decides (recorded in the audit trail)")
 	cmd.Flags().StringVar(&note, "note", "", "why")
@@ -204,16 +190,23 @@ func newAgentsCmd() *cobra.Command {
 
 // call runs one AdminService call and prints its answer as JSON.
 func (f *adminFlags) call(cmd *cobra.Command, do func(context.Context, pb.AdminServiceClient) (proto.Message, error)) error {
+	return f.with(func(ctx context.Context, cc *grpc.ClientConn) error {
+		m, err := do(ctx, pb.NewAdminServiceClient(cc))
+		if err != nil {
+			return err
+		}
+		return printJSON(cmd.OutOrStdout(), m)
+	})
+}
+
+// with runs one unary call on a fresh connection under the --timeout.
+func (f *adminFlags) with(do func(context.Context, *grpc.ClientConn) error) error {
 	cc, err := f.dial()
 	if err != nil {
 		return err
 	}
 	defer cc.Close()
-	ctx, cancel := f.ctx()
+	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
 	defer cancel()
-	m, err := do(ctx, pb.NewAdminServiceClient(cc))
-	if err != nil {
-		return err
-	}
-	return printJSON(cmd.OutOrStdout(), m)
+	return do(ctx, cc)
 }
