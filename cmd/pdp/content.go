@@ -40,6 +40,14 @@ func (c *contentScanner) Mask(text string) string {
 	return content.Mask(text, c.d.PII(text))
 }
 
+func (c *contentScanner) MaskFound(text string, pii []*pb.PIIMatch) string {
+	ms := make([]content.PIIMatch, len(pii))
+	for i, m := range pii {
+		ms[i] = content.PIIMatch{Kind: m.Kind, Start: int(m.Start), End: int(m.End)}
+	}
+	return content.Mask(text, ms)
+}
+
 func scanPB(s content.Scan) *pb.ContentScan {
 	out := &pb.ContentScan{InjectionScore: s.InjectionScore, Flagged: s.Flagged, Signals: s.Signals,
 		Truncated: s.Truncated}

@@ -70,6 +70,9 @@ type Scanner interface {
 	ScanText(text string) *pb.ContentScan
 	// Mask replaces the PII in text, for audit records.
 	Mask(text string) string
+	// MaskFound replaces PII a scan of text already found, so inputs are
+	// not scanned a second time for their audit record.
+	MaskFound(text string, pii []*pb.PIIMatch) string
 }
 
 func (d *Decider) scanInputs(inputs []*pb.Input) *pb.ContentFindings {

@@ -44,8 +44,12 @@ func (d *Decider) record(st *state, latency time.Duration) *audit.Record {
 	if res := req.GetResource(); res != nil {
 		r.Resource = &audit.Resource{Kind: res.GetKind(), ID: res.GetId(), Attrs: d.mapOf(res.GetAttributes())}
 	}
-	for _, in := range req.GetInputs() {
-		r.Inputs = append(r.Inputs, audit.Input{Source: in.GetSource(), Text: d.mask(in.GetText())})
+	for i, in := range req.GetInputs() {
+		text := in.GetText()
+		if f := resp.GetContent().GetInputs(); i < len(f) {
+			text = d.cfg.Content.MaskFound(text, f[i].GetScan().GetPii())
+		}
+		r.Inputs = append(r.Inputs, audit.Input{Source: in.GetSource(), Text: text})
 	}
 	for _, rs := range st.reasons {
 		r.Reasons = append(r.Reasons, audit.Reason{Policy: rs.Policy, RuleID: rs.RuleID,
