@@ -60,7 +60,7 @@ func (s *Set) Evaluate(ctx context.Context, req *pb.AuthorizeRequest, now time.T
 		if pl == p.wild && !toolMatches(r.tools, req.GetTool()) {
 			continue
 		}
-		ok, err := evalBool(ctx, r.when, act)
+		ok, err := evalBool(r.when, act)
 		if err != nil {
 			res.Reasons = append(res.Reasons, Reason{Policy: p.Name, RuleID: r.id, Effect: Deny,
 				Message: fmt.Sprintf("%s: rule %s: %v", ReasonError, r.id, err), Tags: r.tags})
@@ -86,17 +86,17 @@ func (s *Set) Evaluate(ctx context.Context, req *pb.AuthorizeRequest, now time.T
 			Message: "no rule matched; policy default"})
 	}
 	if res.Effect != Deny {
-		s.evalLimits(ctx, p, pl, req.GetTool(), act, res)
+		s.evalLimits(p, pl, req.GetTool(), act, res)
 	}
 	return res
 }
 
-func (s *Set) evalLimits(ctx context.Context, p *Policy, pl *plan, tool string, act *activation, res *Result) {
+func (s *Set) evalLimits(p *Policy, pl *plan, tool string, act *activation, res *Result) {
 	for _, l := range pl.limits {
 		if pl == p.wild && !toolMatches(l.tools, tool) {
 			continue
 		}
-		req, apply, err := l.evaluate(ctx, p.Name, act)
+		req, apply, err := l.evaluate(p.Name, act)
 		if err != nil {
 			res.Effect = Deny
 			res.Reasons = append(res.Reasons, Reason{Policy: p.Name, RuleID: l.id, Effect: Deny,
@@ -110,20 +110,20 @@ func (s *Set) evalLimits(ctx context.Context, p *Policy, pl *plan, tool string, 
 	}
 }
 
-func (l *limit) evaluate(ctx context.Context, policyName string, act *activation) (ratelimit.Request, bool, error) {
+func (l *limit) evaluate(policyName string, act *activation) (ratelimit.Request, bool, error) {
 	req := ratelimit.Request{Policy: policyName, ID: l.id, Limit: l.limit, Window: l.window, Cost: 1}
-	if ok, err := evalBool(ctx, l.when, act); err != nil || !ok {
+	if ok, err := evalBool(l.when, act); err != nil || !ok {
 		return req, false, err
 	}
 	if l.key != nil {
-		v, err := evalVal(ctx, l.key, act)
+		v, err := l.key.eval(act)
 		if err != nil {
 			return req, false, fmt.Errorf("key: %w", err)
 		}
 		req.Key = keyString(v)
 	}
 	if l.cost != nil {
-		v, err := evalVal(ctx, l.cost, act)
+		v, err := l.cost.eval(act)
 		if err != nil {
 			return req, false, fmt.Errorf("cost: %w", err)
 		}
@@ -144,11 +144,11 @@ func keyString(v ref.Val) string {
 	return fmt.Sprint(v.Value())
 }
 
-func evalBool(ctx context.Context, prg *program, act *activation) (bool, error) {
+func evalBool(prg *program, act *activation) (bool, error) {
 	if prg == nil {
 		return true, nil
 	}
-	v, err := evalVal(ctx, prg, act)
+	v, err := prg.eval(act)
 	if err != nil {
 		return false, err
 	}
@@ -157,12 +157,6 @@ func evalBool(ctx context.Context, prg *program, act *activation) (bool, error) 
 		return false, fmt.Errorf("expected bool, got %s", v.Type())
 	}
 	return bool(b), nil
-}
-
-// evalVal evaluates without a context: the cost limit, not a deadline,
-// bounds evaluation, and ContextEval allocates a cancel context per call.
-func evalVal(_ context.Context, prg *program, act *activation) (ref.Val, error) {
-	return prg.eval(act)
 }
 
 // activation resolves the CEL variables from the request, converting each

@@ -39,6 +39,8 @@ func (c *Compiler) newProgram(env *cel.Env, ast *cel.Ast) (*program, error) {
 	return p, nil
 }
 
+// eval runs without a context: the cost limit, not a deadline, bounds
+// evaluation, and ContextEval allocates a cancel context per call.
 func (p *program) eval(act *activation) (ref.Val, error) {
 	prg := p.safe
 	if p.fast != nil && act.small() {
