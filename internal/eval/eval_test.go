@@ -244,3 +244,51 @@ rules:
 		t.Fatalf("got %s %+v", res.Effect, res.Reasons)
 	}
 }
+
+func TestParseClock(t *testing.T) {
+	good := map[string]int{"00:00": 0, "09:00": 540, "9:05": 545, "23:59": 1439, "24:00": 1440}
+	for s, want := range good {
+		if got, err := parseClock(s); err != nil || got != want {
+			t.Errorf("parseClock(%q) = %d, %v; want %d", s, got, err, want)
+		}
+	}
+	for _, s := range []string{"", "0900", "9:0", "09:000", "24:01", "25:00", "09:60", "+9:00", "9:+5", "-1:00", "a9:00", "09:00:00", "123:00"} {
+		if got, err := parseClock(s); err == nil {
+			t.Errorf("parseClock(%q) = %d, want an error", s, got)
+		}
+	}
+}
+
+// TestRequestObjects reads agent, principal and resource every way a rule
+// can: field by field, as whole maps, and with fields left unset.
+func TestRequestObjects(t *testing.T) {
+	full := `{"agent":{"id":"a","framework":"langchain","session_id":"s1","attributes":{"team":"cs"}},
+		"principal":{"id":"u1","roles":["admin","support"],"attributes":{"tier":"gold"}},
+		"resource":{"kind":"message","id":"m1","attributes":{"label":"support"}},"tool":"t"}`
+	bare := `{"agent":{"id":"a"},"tool":"t"}`
+	cases := []struct {
+		req, expr string
+		want      bool
+	}{
+		{full, `agent.id == "a" && agent.framework == "langchain" && agent.session_id == "s1"`, true},
+		{full, `agent.attributes.team == "cs" && has(agent.attributes.team) && !has(agent.attributes.x)`, true},
+		{full, `principal.id == "u1" && "admin" in principal.roles && size(principal.roles) == 2`, true},
+		{full, `principal.attributes.tier == "gold" && resource.attributes.label == "support"`, true},
+		{full, `resource.kind == "message" && resource.id == "m1"`, true},
+		{full, `size(principal) == 3 && size(agent) == 4 && "roles" in principal`, true},
+		{full, `principal.all(k, k in ["id", "roles", "attributes"])`, true},
+		{full, `resource == {"kind": "message", "id": "m1", "attributes": {"label": "support"}}`, true},
+		{full, `resource == {"kind": "message", "id": "m2", "attributes": {"label": "support"}}`, false},
+		{bare, `principal.id == "" && size(principal.roles) == 0 && size(principal.attributes) == 0`, true},
+		{bare, `resource.kind == "" && agent.framework == "" && !has(resource.attributes.label)`, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.expr, func(t *testing.T) {
+			set := mustLoad(t, map[string]string{"p.yaml": header + "rules:\n  - {id: r, tools: ['*'], effect: allow, when: '" + tc.expr + "'}\n"})
+			res := set.Evaluate(context.Background(), request(t, tc.req), tuesday10)
+			if got := res.Effect == Allow; got != tc.want {
+				t.Fatalf("got %v (%+v), want %v", got, res.Reasons, tc.want)
+			}
+		})
+	}
+}

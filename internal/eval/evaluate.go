@@ -7,6 +7,7 @@ import (
 
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/common/types/traits"
 	"cel.dev/cel-go/interpreter"
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -38,6 +39,8 @@ type Result struct {
 	Reasons []Reason
 	// Limits are the rate limits that apply, evaluated, unless the rules deny.
 	Limits []ratelimit.Request
+
+	reasonBuf [2]Reason // most decisions match one or two rules
 }
 
 // Evaluate runs every rule that can match the call and combines them: any
@@ -52,8 +55,10 @@ func (s *Set) Evaluate(ctx context.Context, req *pb.AuthorizeRequest, now time.T
 			Message: fmt.Sprintf("no policy governs agent %q", agentID),
 		}}}
 	}
-	act := newActivation(s.adapter, req, now)
+	act := s.activation(req, now)
+	defer s.acts.Put(act)
 	res := &Result{Policy: p}
+	res.Reasons = res.reasonBuf[:0]
 	pl := p.planFor(req.GetTool())
 	matched := [3]bool{}
 	for _, r := range pl.rules {
@@ -92,6 +97,9 @@ func (s *Set) Evaluate(ctx context.Context, req *pb.AuthorizeRequest, now time.T
 }
 
 func (s *Set) evalLimits(p *Policy, pl *plan, tool string, act *activation, res *Result) {
+	if len(pl.limits) > 0 {
+		res.Limits = make([]ratelimit.Request, 0, len(pl.limits))
+	}
 	for _, l := range pl.limits {
 		if pl == p.wild && !toolMatches(l.tools, tool) {
 			continue
@@ -160,61 +168,106 @@ func evalBool(prg *program, act *activation) (bool, error) {
 }
 
 // activation resolves the CEL variables from the request, converting each
-// at most once per decision however many rules read it.
+// at most once per decision however many rules read it. It holds the
+// request's objects and the args wrapper itself, and the Set recycles it,
+// so resolving them allocates nothing.
 type activation struct {
-	adapter types.Adapter
-	req     *pb.AuthorizeRequest
-	now     time.Time
-	vals    [7]ref.Val
-	size    int // proto size + 1; 0 until measured
+	adapter  types.Adapter
+	req      *pb.AuthorizeRequest
+	now      time.Time
+	vals     [7]ref.Val
+	size     int // request weight + 1; 0 until measured
+	objects  [3]objectVal
+	args     memoMap
+	results  [4]result // of shared programs
+	nResults int
 }
 
-var varNames = [...]string{"agent", "principal", "tool", "args", "resource", "inputs", "now"}
+// The variables a rule can read, as indexes into activation.vals.
+const (
+	varAgent = iota
+	varPrincipal
+	varTool
+	varArgs
+	varResource
+	varInputs
+	varNow
+	numVars
+)
 
-func newActivation(adapter types.Adapter, req *pb.AuthorizeRequest, now time.Time) *activation {
-	return &activation{adapter: adapter, req: req, now: now}
+// varIndex is a switch, not a loop over names: CEL resolves a variable on
+// every reference in every rule.
+func varIndex(name string) int {
+	switch name {
+	case "agent":
+		return varAgent
+	case "principal":
+		return varPrincipal
+	case "tool":
+		return varTool
+	case "args":
+		return varArgs
+	case "resource":
+		return varResource
+	case "inputs":
+		return varInputs
+	case "now":
+		return varNow
+	}
+	return -1
+}
+
+// activation takes a recycled activation; nothing of it outlives Evaluate
+// (results hold copies: strings, numbers, booleans).
+func (s *Set) activation(req *pb.AuthorizeRequest, now time.Time) *activation {
+	a, _ := s.acts.Get().(*activation)
+	if a == nil {
+		a = new(activation)
+	}
+	*a = activation{adapter: s.adapter, req: req, now: now}
+	return a
 }
 
 func (a *activation) ResolveName(name string) (any, bool) {
-	for i, n := range varNames {
-		if n == name {
-			if a.vals[i] == nil {
-				a.vals[i] = a.value(i)
-			}
-			return a.vals[i], true
-		}
+	i := varIndex(name)
+	if i < 0 {
+		return nil, false
 	}
-	return nil, false
+	if a.vals[i] == nil {
+		a.vals[i] = a.value(i)
+	}
+	return a.vals[i], true
 }
 
 func (a *activation) Parent() interpreter.Activation { return nil }
 
-var emptyArgs = &structpb.Struct{}
+var (
+	emptyArgs = &structpb.Struct{}
+	noInputs  = types.DefaultTypeAdapter.NativeToValue([]any{})
+)
 
 func (a *activation) value(i int) ref.Val {
 	r, adapt := a.req, a.adapter.NativeToValue
-	switch varNames[i] {
-	case "agent":
-		ag := r.GetAgent()
-		return adapt(map[string]any{"id": ag.GetId(), "framework": ag.GetFramework(),
-			"session_id": ag.GetSessionId(), "attributes": orDefault(ag.GetAttributes(), emptyArgs)})
-	case "principal":
-		p := r.GetPrincipal()
-		roles := p.GetRoles()
-		if roles == nil {
-			roles = []string{}
-		}
-		return adapt(map[string]any{"id": p.GetId(), "roles": roles,
-			"attributes": orDefault(p.GetAttributes(), emptyArgs)})
-	case "tool":
+	switch i {
+	case varAgent:
+		return a.object(agentObject)
+	case varPrincipal:
+		return a.object(principalObject)
+	case varTool:
 		return types.String(r.GetTool())
-	case "args":
-		return newMemoMap(adapt(orDefault(r.GetArgs(), emptyArgs)))
-	case "resource":
-		res := r.GetResource()
-		return adapt(map[string]any{"kind": res.GetKind(), "id": res.GetId(),
-			"attributes": orDefault(res.GetAttributes(), emptyArgs)})
-	case "inputs":
+	case varArgs:
+		v := adapt(orDefault(r.GetArgs(), emptyArgs))
+		if m, ok := v.(traits.Mapper); ok {
+			a.args = memoMap{Mapper: m}
+			return &a.args
+		}
+		return v
+	case varResource:
+		return a.object(resourceObject)
+	case varInputs:
+		if len(r.GetInputs()) == 0 {
+			return noInputs
+		}
 		ins := make([]any, len(r.GetInputs()))
 		for j, in := range r.GetInputs() {
 			ins[j] = map[string]any{"source": in.GetSource(), "text": in.GetText()}
@@ -222,6 +275,11 @@ func (a *activation) value(i int) ref.Val {
 		return adapt(ins)
 	}
 	return types.Timestamp{Time: a.now}
+}
+
+func (a *activation) object(k objectKind) *objectVal {
+	a.objects[k] = objectVal{kind: k, req: a.req, adapter: a.adapter}
+	return &a.objects[k]
 }
 
 func orDefault[T comparable](v, def T) T {

@@ -17,10 +17,13 @@ type policyCompiler struct {
 	src     *policy.Policy
 	env     *cel.Env
 	inlines []*cel.InlineVariable
+	// seen shares one program among a policy's identical expressions (two
+	// limits keyed by principal.id), so a decision evaluates it once.
+	seen map[string]*program
 }
 
 func (c *Compiler) newPolicyCompiler(src *policy.Policy) (*policyCompiler, error) {
-	pc := &policyCompiler{c: c, src: src, env: c.env}
+	pc := &policyCompiler{c: c, src: src, env: c.env, seen: map[string]*program{}}
 	for _, v := range src.Variables {
 		ast, err := pc.check(v.Expr, "", "variable "+v.Name, nil)
 		if err != nil {
@@ -71,10 +74,15 @@ func (pc *policyCompiler) program(e policy.Expr, id, field string, want *cel.Typ
 	if err != nil {
 		return nil, err
 	}
+	if prg := pc.seen[e.Src]; prg != nil {
+		prg.shared = true
+		return prg, nil
+	}
 	prg, err := pc.c.newProgram(pc.env, ast)
 	if err != nil {
 		return nil, pc.errorf(e.Line, id, "%s: %v", field, err)
 	}
+	pc.seen[e.Src] = prg
 	return prg, nil
 }
 

@@ -22,6 +22,9 @@ const fastBound = 16 << 10
 type program struct {
 	fast cel.Program // nil when the expression is not proven cheap
 	safe cel.Program
+	// shared marks an expression the policy uses more than once; its
+	// result is remembered for the rest of the decision.
+	shared bool
 }
 
 func (c *Compiler) newProgram(env *cel.Env, ast *cel.Ast) (*program, error) {
@@ -42,12 +45,40 @@ func (c *Compiler) newProgram(env *cel.Env, ast *cel.Ast) (*program, error) {
 // eval runs without a context: the cost limit, not a deadline, bounds
 // evaluation, and ContextEval allocates a cancel context per call.
 func (p *program) eval(act *activation) (ref.Val, error) {
+	if p.shared {
+		return act.evalShared(p)
+	}
+	return p.run(act)
+}
+
+func (p *program) run(act *activation) (ref.Val, error) {
 	prg := p.safe
 	if p.fast != nil && act.small() {
 		prg = p.fast
 	}
 	v, _, err := prg.Eval(act)
 	return v, err
+}
+
+// evalShared runs a shared program once per decision.
+func (a *activation) evalShared(p *program) (ref.Val, error) {
+	for _, r := range a.results[:a.nResults] {
+		if r.prg == p {
+			return r.val, r.err
+		}
+	}
+	v, err := p.run(a)
+	if a.nResults < len(a.results) {
+		a.results[a.nResults] = result{p, v, err}
+		a.nResults++
+	}
+	return v, err
+}
+
+type result struct {
+	prg *program
+	val ref.Val
+	err error
 }
 
 // small reports, once per decision, whether the request is within fastBound.

@@ -2,6 +2,7 @@ package eval
 
 import (
 	"sort"
+	"sync"
 	"time"
 
 	"cel.dev/cel-go/common/types"
@@ -60,6 +61,7 @@ type Set struct {
 	exact   map[string]*Policy
 	globs   []agentGlob // most specific first
 	adapter types.Adapter
+	acts    sync.Pool // *activation
 }
 
 type agentGlob struct {
