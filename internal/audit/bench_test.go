@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"testing"
+
+	"github.com/agentpdp/agentpdp/internal/testutil/cputime"
 )
 
 // benchAppend runs parallel appenders and includes the drain (Sync) in the
@@ -19,7 +21,7 @@ func benchAppend(b *testing.B, d Durability, parallelism int) {
 	b.SetParallelism(parallelism)
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := processCPU()
+	cpu0 := cputime.Process()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			for {
@@ -40,7 +42,7 @@ func benchAppend(b *testing.B, d Durability, parallelism int) {
 	b.StopTimer()
 	st := l.Stats()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
-	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N)/1e3, "cpu-µs/op")
+	b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N)/1e3, "cpu-µs/op")
 	b.ReportMetric(float64(st.Refused)/float64(b.N), "refused/op")
 	if st.Syncs > 0 {
 		b.ReportMetric(float64(st.Written)/float64(st.Syncs), "records/fsync")

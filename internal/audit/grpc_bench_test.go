@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentpdp/agentpdp/internal/testutil/cputime"
+
 	agentpdpv1 "github.com/agentpdp/agentpdp/gen/go/agentpdp/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -68,7 +70,7 @@ func BenchmarkAuthorizeOverGRPC(b *testing.B) {
 			b.SetParallelism(16)
 			b.ReportAllocs()
 			b.ResetTimer()
-			cpu0 := processCPU()
+			cpu0 := cputime.Process()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					resp, err := client.Authorize(ctx, req)
@@ -80,7 +82,7 @@ func BenchmarkAuthorizeOverGRPC(b *testing.B) {
 			})
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "decisions/s")
-			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N)/1e3, "cpu-µs/op")
+			b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N)/1e3, "cpu-µs/op")
 			if stub.log != nil {
 				b.ReportMetric(float64(stub.log.Stats().Refused), "refused")
 			}
@@ -130,7 +132,7 @@ func BenchmarkAuthorizeInterleaved(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		for _, m := range modes {
-			c0, w0 := processCPU(), time.Now()
+			c0, w0 := cputime.Process(), time.Now()
 			var wg sync.WaitGroup
 			for range callers {
 				wg.Go(func() {
@@ -143,7 +145,7 @@ func BenchmarkAuthorizeInterleaved(b *testing.B) {
 				})
 			}
 			wg.Wait()
-			cpu[m] += processCPU() - c0
+			cpu[m] += cputime.Process() - c0
 			wall[m] += time.Since(w0)
 		}
 		modes = append(modes[1:], modes[0])

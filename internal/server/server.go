@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"runtime"
 	"time"
 
 	"google.golang.org/grpc"
@@ -66,7 +67,12 @@ func New(cfg Config) (*Server, error) {
 		grpc.ChainStreamInterceptor(recoverStream(log)),
 	}, cfg.ServerOptions...)
 
-	s.agent = grpc.NewServer(opts...)
+	// Decisions are short and CPU-bound: a few long-lived workers whose
+	// stacks have already grown to CEL's depth serve them with less
+	// goroutine churn than a goroutine per call (grpc-go starts one anyway
+	// when all workers are busy, so nothing queues behind a slow call).
+	agentOpts := append([]grpc.ServerOption{grpc.NumStreamWorkers(uint32(4 * runtime.GOMAXPROCS(0)))}, opts...)
+	s.agent = grpc.NewServer(agentOpts...)
 	pb.RegisterAuthorizationServiceServer(s.agent, &authzService{cfg: cfg, log: log})
 	s.admin = grpc.NewServer(opts...)
 	if cfg.Approvals != nil {
