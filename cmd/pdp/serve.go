@@ -16,6 +16,7 @@ import (
 	"github.com/agentpdp/agentpdp/examples"
 	"github.com/agentpdp/agentpdp/internal/decision"
 	"github.com/agentpdp/agentpdp/internal/eval"
+	"github.com/agentpdp/agentpdp/internal/gctune"
 	"github.com/agentpdp/agentpdp/internal/policystore"
 	"github.com/agentpdp/agentpdp/internal/server"
 	"github.com/agentpdp/agentpdp/internal/telemetry"
@@ -84,6 +85,8 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
+	gcPercent, gcSource := gctune.Apply()
+	log.Info("garbage collector", "gc_percent", gcPercent, "from", gcSource)
 	app, err := buildApp(ctx, o, log)
 	if err != nil {
 		return err

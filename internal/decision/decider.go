@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -160,6 +161,9 @@ type state struct {
 	reasons  []eval.Reason
 	limits   []ratelimit.Result
 	resp     *pb.AuthorizeResponse
+
+	spanAttrs [11]attribute.KeyValue // scratch for observe
+	ruleIDs   [4]string
 }
 
 func (d *Decider) chargeLimits(ctx context.Context, st *state) {

@@ -18,8 +18,8 @@ func (d *Decider) observe(ctx context.Context, span trace.Span, set *eval.Set, s
 	resp := st.resp
 	decision := shortDecision(resp.Decision)
 	policyDecision := shortDecision(resp.PolicyDecision)
-	mode := strings.TrimPrefix(resp.Mode.String(), "MODE_")
-	rules := make([]string, 0, len(resp.Reasons))
+	mode := shortMode(resp.Mode)
+	rules := st.ruleIDs[:0]
 	for _, r := range resp.Reasons {
 		rules = append(rules, r.RuleId)
 		if isFailure(r) {
@@ -34,7 +34,10 @@ func (d *Decider) observe(ctx context.Context, span trace.Span, set *eval.Set, s
 		}
 	}
 	if span.IsRecording() {
-		attrs := []attribute.KeyValue{
+		// One SetAttributes call with a slice held in the decision's state:
+		// the span then grows its own attribute list once, and the list
+		// passed costs no allocation of its own.
+		attrs := append(st.spanAttrs[:0],
 			attribute.String("agentpdp.agent.id", st.req.GetAgent().GetId()),
 			attribute.String("agentpdp.tool", st.req.GetTool()),
 			attribute.String("agentpdp.decision", decision),
@@ -43,8 +46,7 @@ func (d *Decider) observe(ctx context.Context, span trace.Span, set *eval.Set, s
 			attribute.StringSlice("agentpdp.rules", rules),
 			attribute.String("agentpdp.policy", resp.Policy),
 			attribute.String("agentpdp.policy_version", resp.PolicyVersion),
-			attribute.String("agentpdp.decision_id", resp.DecisionId),
-		}
+			attribute.String("agentpdp.decision_id", resp.DecisionId))
 		if rem, ok := minRemaining(resp.RateLimits); ok {
 			attrs = append(attrs, attribute.Int64("agentpdp.ratelimit.remaining", rem))
 		}

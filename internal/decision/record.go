@@ -29,7 +29,7 @@ func (d *Decider) record(st *state, latency time.Duration) *audit.Record {
 		Args:           d.redactArgs(req.GetArgs(), redact),
 		Decision:       shortDecision(resp.Decision),
 		PolicyDecision: shortDecision(resp.PolicyDecision),
-		Mode:           strings.TrimPrefix(resp.Mode.String(), "MODE_"),
+		Mode:           shortMode(resp.Mode),
 		DryRun:         resp.DryRun,
 		Warning:        resp.Warning,
 		Policy:         resp.Policy,
@@ -65,7 +65,36 @@ func (d *Decider) record(st *state, latency time.Duration) *audit.Record {
 	return r
 }
 
-func shortDecision(d pb.Decision) string { return strings.TrimPrefix(d.String(), "DECISION_") }
+// shortDecision and shortMode name enums as the audit trail, span and
+// metrics do; by table, since the generated String() goes through the
+// descriptor on every call.
+func shortDecision(d pb.Decision) string {
+	if int(d) < len(decisionNames) {
+		return decisionNames[d]
+	}
+	return strings.TrimPrefix(d.String(), "DECISION_")
+}
+
+var decisionNames = [...]string{
+	pb.Decision_DECISION_UNSPECIFIED:      "UNSPECIFIED",
+	pb.Decision_DECISION_ALLOW:            "ALLOW",
+	pb.Decision_DECISION_DENY:             "DENY",
+	pb.Decision_DECISION_REQUIRE_APPROVAL: "REQUIRE_APPROVAL",
+}
+
+func shortMode(m pb.Mode) string {
+	if int(m) < len(modeNames) {
+		return modeNames[m]
+	}
+	return strings.TrimPrefix(m.String(), "MODE_")
+}
+
+var modeNames = [...]string{
+	pb.Mode_MODE_UNSPECIFIED: "UNSPECIFIED",
+	pb.Mode_MODE_OBSERVE:     "OBSERVE",
+	pb.Mode_MODE_WARN:        "WARN",
+	pb.Mode_MODE_ENFORCE:     "ENFORCE",
+}
 
 // redactArgs replaces each "args.a.b" path with a SHA-256 digest of its
 // value, so equal values still correlate, and masks PII in what remains.

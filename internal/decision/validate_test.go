@@ -52,3 +52,18 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestShortNamesMatchEnums(t *testing.T) {
+	for v := range pb.Decision_name {
+		d := pb.Decision(v)
+		if got, want := shortDecision(d), strings.TrimPrefix(d.String(), "DECISION_"); got != want {
+			t.Errorf("shortDecision(%v) = %q, want %q", d, got, want)
+		}
+	}
+	for v := range pb.Mode_name {
+		m := pb.Mode(v)
+		if got, want := shortMode(m), strings.TrimPrefix(m.String(), "MODE_"); got != want {
+			t.Errorf("shortMode(%v) = %q, want %q", m, got, want)
+		}
+	}
+}

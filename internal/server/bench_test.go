@@ -26,6 +26,7 @@ import (
 	"github.com/agentpdp/agentpdp/internal/audit"
 	"github.com/agentpdp/agentpdp/internal/decision"
 	"github.com/agentpdp/agentpdp/internal/eval"
+	"github.com/agentpdp/agentpdp/internal/gctune"
 	"github.com/agentpdp/agentpdp/internal/ratelimit"
 	"github.com/agentpdp/agentpdp/internal/redisconn"
 	"github.com/agentpdp/agentpdp/internal/telemetry"
@@ -67,6 +68,7 @@ var benchCallers = flag.Int("callers", 8, "concurrent callers in BenchmarkAuthor
 // without the audit trail, tracing and metrics. It reports decisions/s and
 // the callers' p50/p99 latency; client and server share the machine.
 func BenchmarkAuthorizeGRPC(b *testing.B) {
+	gctune.Apply() // as pdp serve does
 	parent := b
 	var redisURL string
 	startRedis := func() string {

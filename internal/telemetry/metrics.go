@@ -19,8 +19,11 @@ type Metrics struct {
 	reloads     metric.Int64Counter
 	// sets caches attribute sets: building and sorting one per decision was
 	// a third of what metrics cost. Labels are bounded, so the cache is too.
-	sets sync.Map // labelKey -> decisionAttrs
+	sets    sync.Map // labelKey -> decisionAttrs
+	limited sync.Map // limitKey -> metric.MeasurementOption
 }
+
+type limitKey struct{ policy, limit string }
 
 type labelKey struct{ decision, policyDecision, mode, agent, tool string }
 
@@ -91,7 +94,14 @@ func (m *Metrics) RateLimited(ctx context.Context, policy, limit string) {
 	if m == nil {
 		return
 	}
-	m.rateLimited.Add(ctx, 1, metric.WithAttributes(attribute.String("policy", policy), attribute.String("limit", limit)))
+	k := limitKey{policy, limit}
+	v, ok := m.limited.Load(k)
+	if !ok {
+		// Policy and limit ids come from loaded policies: bounded.
+		v, _ = m.limited.LoadOrStore(k, metric.WithAttributeSet(attribute.NewSet(
+			attribute.String("policy", policy), attribute.String("limit", limit))))
+	}
+	m.rateLimited.Add(ctx, 1, v.(metric.MeasurementOption))
 }
 
 // Reloaded counts a policy reload.
