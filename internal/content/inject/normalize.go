@@ -241,27 +241,26 @@ func normalizeASCII(dst []byte, s string) []byte {
 func normalizeTokensASCII(dst []byte, toks []Token, s string) ([]byte, []Token) {
 	space := byte(0)
 	started := len(dst) > 0
-	start := -1
-	for i := 0; i < len(s); i++ {
-		b := asciiFold[s[i]]
-		if isWordByte[b] {
-			if space != 0 {
-				if started {
-					dst = append(dst, space)
+	for i := 0; i < len(s); {
+		if wordFold[s[i]] != 0 {
+			if space != 0 && started {
+				dst = append(dst, space)
+			}
+			space, started = 0, true
+			// A whole word in a tight loop: one table load per byte.
+			start := len(dst)
+			for ; i < len(s); i++ {
+				f := wordFold[s[i]]
+				if f == 0 {
+					break
 				}
-				space = 0
+				dst = append(dst, f)
 			}
-			if start < 0 {
-				start = len(dst)
-			}
-			started = true
-			dst = append(dst, b)
+			toks = append(toks, token(dst, start, len(dst)))
 			continue
 		}
-		if start >= 0 {
-			toks = append(toks, token(dst, start, len(dst)))
-			start = -1
-		}
+		b := asciiFold[s[i]&0x7f]
+		i++
 		switch b {
 		case ' ', '\t':
 			if space == 0 {
@@ -272,20 +271,25 @@ func normalizeTokensASCII(dst []byte, toks []Token, s string) ([]byte, []Token) 
 			space = '\n'
 			continue
 		}
-		if space != 0 {
-			if started {
-				dst = append(dst, space)
-			}
-			space = 0
+		if space != 0 && started {
+			dst = append(dst, space)
 		}
-		started = true
+		space, started = 0, true
 		dst = append(dst, b)
-	}
-	if start >= 0 {
-		toks = append(toks, token(dst, start, len(dst)))
 	}
 	return dst, toks
 }
+
+// wordFold maps an ASCII byte that Normalize keeps in words to its folded
+// form, and every other byte to 0.
+var wordFold = func() (t [256]byte) {
+	for c := 0; c < 128; c++ {
+		if f := asciiFold[c]; isWordByte[f] {
+			t[c] = f
+		}
+	}
+	return t
+}()
 
 // normState is the state of one Normalize call.
 type normState struct {

@@ -84,6 +84,16 @@ func sumBlocks[W int16 | float32, A int64 | float64](m *Model, w []W, scale floa
 			var s0, s1 A
 			cnt := 0
 			i := start
+			if lo == hi && hi <= 8 {
+				// one n-gram size (the shipped model): one hash per byte,
+				// constants hoisted out of charBucket
+				mask, kf := charMask[lo], uint64(lo)<<56^famChar
+				for ; i < end && i+8 <= n; i++ {
+					x := binary.LittleEndian.Uint64(norm[i:]) & mask
+					s0 += A(w[uint32(((x*mix64^kf)*mix64b)>>shift)])
+					s0, s1 = s1, s0
+				}
+			}
 			// fast path: a full word can be loaded and every n-gram fits
 			for ; i < end && i+8 <= n && i+hi <= n; i++ {
 				x := binary.LittleEndian.Uint64(norm[i:])
