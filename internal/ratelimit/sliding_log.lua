@@ -38,12 +38,18 @@ for i = 1, n do
   limit[i] = tonumber(ARGV[a])
   win[i] = tonumber(ARGV[a + 1])
   cost[i] = tonumber(ARGV[a + 2])
-  -- An entry counts while now - score < window.
-  redis.call('ZREMRANGEBYSCORE', k, '-inf', int(now - win[i]))
+  -- An entry counts while now - score < window. Most calls find nothing
+  -- to expire: look at the oldest entry first and trim only when it is out
+  -- (each redis.call costs a few microseconds of script time).
+  local cutoff = now - win[i]
+  local first = redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')
+  if first[1] and tonumber(first[2]) <= cutoff then
+    redis.call('ZREMRANGEBYSCORE', k, '-inf', int(cutoff))
+    first = redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')
+  end
   used[i], lastCum[i], lastAt[i], oldest[i] = 0, 0, 0, false
-  local last = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
-  if last[1] then
-    local first = redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')
+  if first[1] then
+    local last = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
     local fcum, fcost = string.match(first[1], '^(%d+):(%d+)$')
     lastCum[i] = tonumber(string.match(last[1], '^(%d+):'))
     lastAt[i] = tonumber(last[2])
