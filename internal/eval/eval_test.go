@@ -292,3 +292,34 @@ func TestRequestObjects(t *testing.T) {
 		})
 	}
 }
+
+// TestArgs reads a Struct (args, and attributes the same way) every way a
+// rule can; a missing field read without has() is an evaluation error.
+func TestArgs(t *testing.T) {
+	req := `{"agent":{"id":"a"},"tool":"t","args":{"to":["x@y.com"],"n":3,"none":null,"ok":true,"meta":{"k":"v"}}}`
+	cases := []struct {
+		req, expr string
+		want      Effect
+	}{
+		{req, `args.to[0] == "x@y.com" && size(args.to) == 1 && args.n == 3.0 && args.ok`, Allow},
+		{req, `args.none == null && args.meta.k == "v" && has(args.meta.k) && !has(args.meta.z)`, Allow},
+		{req, `has(args.to) && !has(args.cc) && "to" in args && !("cc" in args) && size(args) == 5`, Allow},
+		{req, `args.all(k, k in ["to", "n", "none", "ok", "meta"])`, Allow},
+		{req, `args == {"to": ["x@y.com"], "n": 3.0, "none": null, "ok": true, "meta": {"k": "v"}}`, Allow},
+		{req, `args != {"to": ["x@y.com"]}`, Allow},
+		{req, `args.cc == "x"`, Deny},
+		{`{"agent":{"id":"a"},"tool":"t"}`, `size(args) == 0 && !has(args.to)`, Allow},
+	}
+	for _, tc := range cases {
+		t.Run(tc.expr, func(t *testing.T) {
+			set := mustLoad(t, map[string]string{"p.yaml": header + "rules:\n  - {id: r, tools: ['*'], effect: allow, when: '" + tc.expr + "'}\n"})
+			res := set.Evaluate(context.Background(), request(t, tc.req), tuesday10)
+			if res.Effect != tc.want {
+				t.Fatalf("got %s (%+v), want %s", res.Effect, res.Reasons, tc.want)
+			}
+			if tc.want == Deny && (len(res.Reasons) != 1 || !strings.HasPrefix(res.Reasons[0].Message, ReasonError)) {
+				t.Fatalf("want an evaluation error, got %+v", res.Reasons)
+			}
+		})
+	}
+}

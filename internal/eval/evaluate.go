@@ -7,7 +7,6 @@ import (
 
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
-	"cel.dev/cel-go/common/types/traits"
 	"cel.dev/cel-go/interpreter"
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -178,7 +177,7 @@ type activation struct {
 	vals     [7]ref.Val
 	size     int // request weight + 1; 0 until measured
 	objects  [3]objectVal
-	args     memoMap
+	args     structVal
 	results  [4]result // of shared programs
 	nResults int
 }
@@ -256,12 +255,8 @@ func (a *activation) value(i int) ref.Val {
 	case varTool:
 		return types.String(r.GetTool())
 	case varArgs:
-		v := adapt(orDefault(r.GetArgs(), emptyArgs))
-		if m, ok := v.(traits.Mapper); ok {
-			a.args = memoMap{Mapper: m}
-			return &a.args
-		}
-		return v
+		a.args = structVal{s: r.GetArgs(), adapter: a.adapter}
+		return &a.args
 	case varResource:
 		return a.object(resourceObject)
 	case varInputs:

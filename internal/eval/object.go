@@ -53,7 +53,7 @@ func (o *objectVal) field(i int) ref.Val {
 func (o *objectVal) load(i int) ref.Val {
 	name := objectKeys[o.kind][i]
 	if name == "attributes" {
-		return newMemoMap(o.adapter.NativeToValue(orDefault(o.attributes(), emptyArgs)))
+		return &structVal{s: o.attributes(), adapter: o.adapter}
 	}
 	r := o.req
 	switch {
