@@ -68,11 +68,17 @@ func (d *Decider) record(st *state, latency time.Duration) *audit.Record {
 // shortDecision and shortMode name enums as the audit trail, span and
 // metrics do; by table, since the generated String() goes through the
 // descriptor on every call.
-func shortDecision(d pb.Decision) string {
-	if int(d) < len(decisionNames) {
-		return decisionNames[d]
+func shortDecision(d pb.Decision) string { return shortName(d, decisionNames[:], "DECISION_") }
+func shortMode(m pb.Mode) string         { return shortName(m, modeNames[:], "MODE_") }
+
+func shortName[E interface {
+	~int32
+	String() string
+}](v E, names []string, prefix string) string {
+	if v >= 0 && int(v) < len(names) {
+		return names[v]
 	}
-	return strings.TrimPrefix(d.String(), "DECISION_")
+	return strings.TrimPrefix(v.String(), prefix)
 }
 
 var decisionNames = [...]string{
@@ -80,13 +86,6 @@ var decisionNames = [...]string{
 	pb.Decision_DECISION_ALLOW:            "ALLOW",
 	pb.Decision_DECISION_DENY:             "DENY",
 	pb.Decision_DECISION_REQUIRE_APPROVAL: "REQUIRE_APPROVAL",
-}
-
-func shortMode(m pb.Mode) string {
-	if int(m) < len(modeNames) {
-		return modeNames[m]
-	}
-	return strings.TrimPrefix(m.String(), "MODE_")
 }
 
 var modeNames = [...]string{

@@ -217,3 +217,21 @@ func TestNormalizeASCIIFastPath(t *testing.T) {
 		}
 	}
 }
+
+// Every enclosed alphabet folds its first rune to "a" and its last to "z";
+// the runes just outside the blocks do not fold to letters.
+func TestFoldEnclosedLetters(t *testing.T) {
+	for _, first := range letterBlocks {
+		if got := foldRune(first); got != "a" {
+			t.Errorf("foldRune(%U) = %q, want a", first, got)
+		}
+		if got := foldRune(first + 25); got != "z" {
+			t.Errorf("foldRune(%U) = %q, want z", first+25, got)
+		}
+	}
+	for _, r := range []rune{0x24EA, 0x1F12F, 0x1F16A, 0x1F18A, 0x1F1E5} {
+		if got := foldRune(r); got != "" {
+			t.Errorf("foldRune(%U) = %q, want none", r, got)
+		}
+	}
+}

@@ -140,27 +140,6 @@ func foldRune(r rune) string {
 	case r >= 0x1D7CE && r <= 0x1D7FF: // mathematical digits
 		i := (r - 0x1D7CE) % 10
 		return digits[i : i+1]
-	case r >= 0x24B6 && r <= 0x24CF: // circled capitals
-		i := r - 0x24B6
-		return lower[i : i+1]
-	case r >= 0x24D0 && r <= 0x24E9: // circled small letters
-		i := r - 0x24D0
-		return lower[i : i+1]
-	case r >= 0x249C && r <= 0x24B5: // parenthesized small letters
-		i := r - 0x249C
-		return lower[i : i+1]
-	case r >= 0x1F130 && r <= 0x1F149: // squared capitals
-		i := r - 0x1F130
-		return lower[i : i+1]
-	case r >= 0x1F150 && r <= 0x1F169: // negative circled capitals
-		i := r - 0x1F150
-		return lower[i : i+1]
-	case r >= 0x1F170 && r <= 0x1F189: // negative squared capitals
-		i := r - 0x1F170
-		return lower[i : i+1]
-	case r >= 0x1F1E6 && r <= 0x1F1FF: // regional indicators
-		i := r - 0x1F1E6
-		return lower[i : i+1]
 	case r == 0xFB00:
 		return "ff"
 	case r == 0xFB01:
@@ -180,7 +159,26 @@ func foldRune(r rune) string {
 	case r == 0x2028 || r == 0x2029 || r == 0x0085:
 		return "\n"
 	}
+	if i := enclosedLetter(r); i >= 0 {
+		return lower[i : i+1]
+	}
 	return ""
+}
+
+// letterBlocks start the enclosed alphabets that fold to a-z, 26 runes
+// each: circled capitals and small letters, parenthesized small letters,
+// squared, negative circled and negative squared capitals, regional
+// indicators.
+var letterBlocks = [...]rune{0x24B6, 0x24D0, 0x249C, 0x1F130, 0x1F150, 0x1F170, 0x1F1E6}
+
+// enclosedLetter is the index in a-z of r's letter, or -1.
+func enclosedLetter(r rune) int {
+	for _, first := range letterBlocks {
+		if r >= first && r < first+26 {
+			return int(r - first)
+		}
+	}
+	return -1
 }
 
 var asciiStr = func() string {
