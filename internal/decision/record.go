@@ -1,9 +1,6 @@
 package decision
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"strings"
 	"time"
 
@@ -117,9 +114,7 @@ func redactPath(m map[string]any, parts []string) {
 		}
 		return
 	}
-	b, _ := json.Marshal(v)
-	sum := sha256.Sum256(b)
-	m[parts[0]] = "sha256:" + hex.EncodeToString(sum[:])
+	m[parts[0]] = audit.Digest(v)
 }
 
 // mapOf converts a Struct for the audit record, masking PII in strings.
