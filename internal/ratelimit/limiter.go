@@ -81,6 +81,9 @@ type Stats struct {
 	// CacheHits counts Charge calls answered from the local over-limit
 	// cache without a Redis round trip (always 0 in memory).
 	CacheHits uint64
+	// RoundTrips counts the pipelines sent to Redis (Redis limiter only);
+	// Calls - CacheHits over RoundTrips is the batching achieved.
+	RoundTrips uint64
 }
 
 // StatsReporter is implemented by the limiters of this package:

@@ -52,7 +52,8 @@ const (
 
 // NewRedis returns a limiter that keeps every counter in Redis, so that all
 // replicas sharing the Redis share the limits. Each Charge is one atomic Lua
-// script run (one round trip) and uses Redis's clock. Errors and timeouts
+// script run, in one round trip shared with concurrent calls, and uses
+// Redis's clock. Errors and timeouts
 // return an error wrapping ErrUnavailable; whether to fail closed or open is
 // the caller's decision. The client is the caller's: Close does not close it.
 func NewRedis(client redis.UniversalClient, opts RedisOptions) Limiter {
@@ -65,7 +66,7 @@ func NewRedis(client redis.UniversalClient, opts RedisOptions) Limiter {
 	if opts.OverLimitCacheSize <= 0 {
 		opts.OverLimitCacheSize = defaultOverLimitCacheMax
 	}
-	r := &redisLimiter{client: client, timeout: opts.Timeout}
+	r := &redisLimiter{batch: newScriptBatcher(client, opts.Timeout), timeout: opts.Timeout}
 	if opts.OverLimitCacheTTL > 0 {
 		r.cache = &overCache{
 			ttl: opts.OverLimitCacheTTL,
@@ -77,7 +78,7 @@ func NewRedis(client redis.UniversalClient, opts RedisOptions) Limiter {
 }
 
 type redisLimiter struct {
-	client  redis.UniversalClient
+	batch   *scriptBatcher
 	timeout time.Duration
 	cache   *overCache // nil when disabled
 	closed  atomic.Bool
@@ -127,7 +128,8 @@ func escapeKeyPart(b *strings.Builder, s string) {
 	}
 }
 
-// Charge implements Limiter with one EVALSHA of the sliding-log script.
+// Charge implements Limiter with one EVALSHA of the sliding-log script,
+// pipelined with those of concurrent calls (see scriptBatcher).
 func (r *redisLimiter) Charge(ctx context.Context, reqs []Request, charge bool) ([]Result, error) {
 	r.calls.Add(1)
 	if r.closed.Load() {
@@ -172,7 +174,7 @@ func (r *redisLimiter) Charge(ctx context.Context, reqs []Request, charge bool) 
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	sent := time.Now()
-	out, err := slidingLogScript.Run(ctx, r.client, keys, args...).Int64Slice()
+	out, err := r.batch.run(ctx, keys, args)
 	if err != nil {
 		r.errors.Add(1)
 		return nil, fmt.Errorf("%w: redis: %w", ErrUnavailable, err)
@@ -214,13 +216,16 @@ func (r *redisLimiter) Charge(ctx context.Context, reqs []Request, charge bool) 
 // Close marks the limiter closed; later Charge calls fail with
 // ErrUnavailable. The Redis client is left open: it belongs to the caller.
 func (r *redisLimiter) Close() error {
-	r.closed.Store(true)
+	if !r.closed.Swap(true) {
+		r.batch.close()
+	}
 	return nil
 }
 
 // Stats implements StatsReporter.
 func (r *redisLimiter) Stats() Stats {
-	return Stats{Calls: r.calls.Load(), Errors: r.errors.Load(), CacheHits: r.cacheHits.Load()}
+	return Stats{Calls: r.calls.Load(), Errors: r.errors.Load(), CacheHits: r.cacheHits.Load(),
+		RoundTrips: r.batch.roundTrips.Load()}
 }
 
 // overKey is one counter under one configuration: a changed limit or window

@@ -368,6 +368,25 @@ func TestRedisScriptReloadedAfterFlush(t *testing.T) {
 	}
 	expect(t, charge(t, lim, true, r)[0], true, 1, 3)
 	expect(t, charge(t, lim, true, r)[0], true, 1, 2)
+
+	// Concurrent calls share pipelines; a batch that meets NOSCRIPT is
+	// resent whole, and each script still runs exactly once.
+	if err := c.ScriptFlush(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	big := Request{Policy: "p", ID: "y", Key: "k", Limit: 1000, Window: time.Minute, Cost: 1}
+	var wg sync.WaitGroup
+	for range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := lim.Charge(context.Background(), []Request{big}, true); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	expect(t, charge(t, lim, false, big)[0], true, 0, 800)
 }
 
 func TestRedisForeignDataIsAnError(t *testing.T) {

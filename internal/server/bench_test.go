@@ -158,6 +158,10 @@ func benchAuthorize(b *testing.B, s benchSetup, redisURL string) {
 	b.ReportMetric(float64(lat.cpuPerOp.Nanoseconds())/1e3, "cpu-µs/op")
 	b.ReportMetric(float64(lat.p50.Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat.p99.Microseconds()), "p99-µs")
+	if st, ok := cfg.Limiter.(ratelimit.StatsReporter); ok && st.Stats().RoundTrips > 0 {
+		s := st.Stats()
+		b.ReportMetric(float64(s.Calls-s.CacheHits)/float64(s.RoundTrips), "scripts/roundtrip")
+	}
 }
 
 type latencies struct {
