@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/agentpdp/agentpdp/internal/content/swar"
 )
 
 // PII kinds reported in PIIMatch.Kind.
@@ -49,13 +51,15 @@ var kindPriority = map[string]int{
 // overlaps. Every scanner is a single forward pass with bounded look-around,
 // so the whole is linear in len(s).
 func detectPII(s string, dst []PIIMatch) []PIIMatch {
-	start := len(dst)
-	dst = scanPrivateKeys(s, dst)
-	dst = scanWordRuns(s, dst)
-	dst = scanEmails(s, dst)
-	dst = scanNumbers(s, dst)
-	dst = scanIPv6(s, dst)
-	return resolveOverlaps(dst, start)
+	// The scanners collect into a buffer on the stack (while it lasts), so
+	// that only the result is allocated.
+	var buf [64]PIIMatch
+	ms := scanPrivateKeys(s, buf[:0])
+	ms = scanWordRuns(s, ms)
+	ms = scanEmails(s, ms)
+	ms = scanNumbers(s, ms)
+	ms = scanIPv6(s, ms)
+	return append(dst, resolveOverlaps(ms, 0)...)
 }
 
 // Byte classes, looked up in byteClass.
@@ -68,6 +72,7 @@ const (
 	clHex      // 0-9 a-f A-F
 	clSecret   // first byte of a prefixed secret: A g x e
 	clNumStart // digit, '+', '('
+	clLocal    // may appear in an e-mail local part: letters, digits and . _ % + -
 )
 
 var byteClass = func() (t [256]uint16) {
@@ -98,6 +103,9 @@ var byteClass = func() (t [256]uint16) {
 		}
 		if b == 'A' || b == 'g' || b == 'x' || b == 'e' {
 			k |= clSecret
+		}
+		if k&(clDigit|clUpper|clLower) != 0 || strings.IndexByte("._%+-", b) >= 0 {
+			k |= clLocal
 		}
 		t[c] = k
 	}
@@ -218,7 +226,7 @@ func scanWordRuns(s string, dst []PIIMatch) []PIIMatch {
 			prevWord = c&word != 0
 			p++
 		}
-		if !found {
+		if !found && p-start >= minKeyLen {
 			dst = genericKeyRun(s, start, p, dst)
 		}
 		i = max(p, i+1)
@@ -338,7 +346,7 @@ func matchJWT(s string, i int) (int, bool) {
 
 // ---- e-mail ----------------------------------------------------------------
 
-func emailLocal(c byte) bool { return isAlnum(c) || strings.IndexByte("._%+-", c) >= 0 }
+func emailLocal(c byte) bool { return byteClass[c]&clLocal != 0 }
 
 func scanEmails(s string, dst []PIIMatch) []PIIMatch {
 	lastEnd := 0
@@ -417,10 +425,8 @@ type numCand struct {
 
 func scanNumbers(s string, dst []PIIMatch) []PIIMatch {
 	for i := 0; i < len(s); {
-		c := s[i]
-		if byteClass[c]&clNumStart == 0 {
-			i++
-			continue
+		if i = nextNumStart(s, i); i == len(s) {
+			break
 		}
 		if i > 0 {
 			p := s[i-1]
@@ -445,6 +451,22 @@ func scanNumbers(s string, dst []PIIMatch) []PIIMatch {
 		i = end
 	}
 	return dst
+}
+
+// nextNumStart returns the index of the first byte at or after i that may
+// start a number (a digit, '+' or '('), or len(s); eight bytes at a time,
+// as most text has none.
+func nextNumStart(s string, i int) int {
+	for ; i+8 <= len(s); i += 8 {
+		x := swar.Load(s, i)
+		if m := swar.InRange(x, '0', '9') | swar.Equal(x, '+') | swar.Equal(x, '('); m != 0 {
+			return i + swar.First(m)
+		}
+	}
+	for i < len(s) && byteClass[s[i]]&clNumStart == 0 {
+		i++
+	}
+	return i
 }
 
 // readNumber reads a number candidate at i. It returns where scanning

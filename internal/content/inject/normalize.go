@@ -5,6 +5,8 @@ import (
 	"slices"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/agentpdp/agentpdp/internal/content/swar"
 )
 
 // Hidden counts the invisible characters Normalize removed. They are kept
@@ -210,8 +212,14 @@ func isASCII(s string) bool {
 func normalizeASCII(dst []byte, s string) []byte {
 	space := byte(0)
 	started := len(dst) > 0
-	for i := 0; i < len(s); i++ {
+	for i := 0; i < len(s); {
+		if space == 0 && started {
+			if dst, i = copyPlain(dst, s, i); i == len(s) {
+				break
+			}
+		}
 		b := asciiFold[s[i]]
+		i++
 		switch b {
 		case ' ', '\t':
 			if space == 0 {
@@ -234,60 +242,39 @@ func normalizeASCII(dst []byte, s string) []byte {
 	return dst
 }
 
-// normalizeTokensASCII is normalizeASCII and Tokenize in one pass, for
-// pure-ASCII text: the same bytes and the same tokens.
-func normalizeTokensASCII(dst []byte, toks []Token, s string) ([]byte, []Token) {
-	space := byte(0)
-	started := len(dst) > 0
-	for i := 0; i < len(s); {
-		if wordFold[s[i]] != 0 {
-			if space != 0 && started {
-				dst = append(dst, space)
-			}
-			space, started = 0, true
-			// A whole word in a tight loop: one table load per byte.
-			start := len(dst)
-			for ; i < len(s); i++ {
-				f := wordFold[s[i]]
-				if f == 0 {
-					break
-				}
-				dst = append(dst, f)
-			}
-			toks = append(toks, token(dst, start, len(dst)))
-			continue
+// copyPlain appends to dst, lower-cased, the bytes of s from i on that
+// normalise to themselves but for case, after a written byte and no white
+// space: printable bytes, and single spaces between them. It takes them
+// eight at a time while dst has room, and returns where it stopped.
+func copyPlain(dst []byte, s string, i int) ([]byte, int) {
+	for i+8 < len(s) && len(dst)+8 <= cap(dst) {
+		x := swar.Load(s, i)
+		// Write all eight; the bytes past the plain ones are beyond
+		// len(dst).
+		binary.LittleEndian.PutUint64(dst[len(dst):len(dst)+8], x|swar.InRange(x, 'A', 'Z')>>2)
+		space := swar.Equal(x, ' ')
+		other := ^swar.InRange(x, '!', '~') & swar.High &^ space // controls, DEL
+		white := (space | other) >> 8                            // white space follows
+		if next := s[i+8]; next <= ' ' || next >= 0x7f {
+			white |= 0x80 << 56
 		}
-		b := asciiFold[s[i]&0x7f]
-		i++
-		switch b {
-		case ' ', '\t':
-			if space == 0 {
-				space = ' '
-			}
-			continue
-		case '\n':
-			space = '\n'
-			continue
+		if stop := other | space&white; stop != 0 {
+			n := swar.First(stop)
+			return dst[:len(dst)+n], i + n
 		}
-		if space != 0 && started {
-			dst = append(dst, space)
-		}
-		space, started = 0, true
-		dst = append(dst, b)
+		// a constant step, so the next load need not wait for the tests
+		dst = dst[:len(dst)+8]
+		i += 8
 	}
-	return dst, toks
+	return dst, i
 }
 
-// wordFold maps an ASCII byte that Normalize keeps in words to its folded
-// form, and every other byte to 0.
-var wordFold = func() (t [256]byte) {
-	for c := 0; c < 128; c++ {
-		if f := asciiFold[c]; isWordByte[f] {
-			t[c] = f
-		}
-	}
-	return t
-}()
+// normalizeTokensASCII is normalizeASCII and Tokenize, for pure-ASCII
+// text: the same bytes and the same tokens.
+func normalizeTokensASCII(dst []byte, toks []Token, s string) ([]byte, []Token) {
+	dst = normalizeASCII(dst, s)
+	return dst, tokenizeASCII(toks, dst)
+}
 
 // normState is the state of one Normalize call.
 type normState struct {

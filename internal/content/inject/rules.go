@@ -171,8 +171,13 @@ func jsonCallNear(norm []byte, i int, lit string) bool {
 		end = len(norm)
 	}
 	w := norm[i+len(lit) : end]
-	return bytes.Contains(w, []byte(`"arguments"`)) || bytes.Contains(w, []byte(`"parameters"`)) ||
-		bytes.Contains(w, []byte(`"args"`))
+	for k, c := range w { // one pass for the three keys
+		if c == '"' && (bytes.HasPrefix(w[k:], []byte(`"arguments"`)) || bytes.HasPrefix(w[k:], []byte(`"parameters"`)) ||
+			bytes.HasPrefix(w[k:], []byte(`"args"`))) {
+			return true
+		}
+	}
+	return false
 }
 
 // reactAction accepts "Action Input:" when an "Action:" line precedes it
@@ -775,8 +780,10 @@ func isLocalTarget(norm []byte, i int) bool {
 // isAIName reports whether a token names a chatbot persona: a word ending in
 // "gpt" ("FreeSpeechGPT", "ChatGPT").
 func isAIName(norm []byte, t Token) bool {
+	// The rare last letter first: the test is then almost always false at
+	// its first branch, which predicts well.
 	e := int(t.End)
-	return e-int(t.Start) > 3 && norm[e-1] == 't' && norm[e-2] == 'p' && norm[e-3] == 'g'
+	return norm[e-1] == 't' && e-int(t.Start) > 3 && norm[e-2] == 'p' && norm[e-3] == 'g'
 }
 
 // Token needles: literal markers that start with a word, matched from the

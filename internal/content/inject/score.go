@@ -59,20 +59,7 @@ func (m *Model) Logit(norm []byte, toks []Token, blocks []block) (float64, []blo
 func sumBlocks[W int16 | float32, A int64 | float64](m *Model, w []W, scale float64, norm []byte, toks []Token, blocks []block, half int) {
 	shift := 64 - m.Bits
 	if m.FS.Words || m.FS.Bigrams {
-		for i, t := range toks {
-			b := &blocks[int(t.Start)/half]
-			var s A
-			if m.FS.Words {
-				s += A(w[((t.Hash^famWord)*mix64)>>shift])
-				b.n++
-			}
-			if m.FS.Bigrams && i+1 < len(toks) {
-				h := (t.Hash*31 + toks[i+1].Hash) ^ famBigram
-				s += A(w[(h*mix64)>>shift])
-				b.n++
-			}
-			b.sum += float64(s)
-		}
+		sumTokens[W, A](m.FS.Words, m.FS.Bigrams, w, shift, toks, blocks, half)
 	}
 	if lo, hi := m.FS.CharMin, m.FS.CharMax; lo > 0 {
 		n := len(norm)
@@ -85,14 +72,7 @@ func sumBlocks[W int16 | float32, A int64 | float64](m *Model, w []W, scale floa
 			cnt := 0
 			i := start
 			if lo == hi && hi <= 8 {
-				// one n-gram size (the shipped model): one hash per byte,
-				// constants hoisted out of charBucket
-				mask, kf := charMask[lo], uint64(lo)<<56^famChar
-				for ; i < end && i+8 <= n; i++ {
-					x := binary.LittleEndian.Uint64(norm[i:]) & mask
-					s0 += A(w[uint32(((x*mix64^kf)*mix64b)>>shift)])
-					s0, s1 = s1, s0
-				}
+				s0, s1, i = sumGrams[W, A](w, norm, i, end, lo, shift)
 			}
 			// fast path: a full word can be loaded and every n-gram fits
 			for ; i < end && i+8 <= n && i+hi <= n; i++ {
@@ -119,6 +99,65 @@ func sumBlocks[W int16 | float32, A int64 | float64](m *Model, w []W, scale floa
 			blocks[i].sum *= scale
 		}
 	}
+}
+
+// sumTokens adds the word and bigram features to their blocks. The tokens
+// are in text order, so each block's tokens are a run: no division per
+// token, and the sums stay in registers.
+func sumTokens[W int16 | float32, A int64 | float64](words, bigrams bool, w []W, shift uint, toks []Token, blocks []block, half int) {
+	shift &= 63 // a plain shift instruction, without the >= 64 case
+	i := 0
+	for bi := range blocks {
+		limit := (bi + 1) * half
+		var sum A
+		n := 0
+		for ; i < len(toks) && int(toks[i].Start) < limit; i++ {
+			h := toks[i].Hash
+			var s A
+			if words {
+				s += A(w[((h^famWord)*mix64)>>shift])
+				n++
+			}
+			if bigrams && i+1 < len(toks) {
+				b := (h*31 + toks[i+1].Hash) ^ famBigram
+				s += A(w[(b*mix64)>>shift])
+				n++
+			}
+			sum += s
+		}
+		blocks[bi].sum += float64(sum)
+		blocks[bi].n += n
+	}
+}
+
+// sumGrams is the character n-gram loop of a model with one n-gram size k
+// (the shipped model): one hash per byte, with charBucket's constants
+// hoisted. It sums the n-grams starting in norm[i:end] that have a full word
+// to load and returns the two sums and where it stopped. It is a function of
+// its own so that its few variables stay in registers.
+func sumGrams[W int16 | float32, A int64 | float64](w []W, norm []byte, i, end, k int, shift uint) (s0, s1 A, stop int) {
+	mask, kf := charMask[k], uint64(k)<<56^famChar
+	shift &= 63 // a plain shift instruction, without the >= 64 case
+	end = min(end, len(norm)-7)
+	if i >= end {
+		return 0, 0, i
+	}
+	// Even offsets go to s0, odd ones to s1: two chains, and the same sums
+	// as alternating one loop between them.
+	b := norm[i : end+7]
+	for len(b) >= 9 {
+		x0 := binary.LittleEndian.Uint64(b) & mask
+		x1 := binary.LittleEndian.Uint64(b[1:]) & mask
+		s0 += A(w[uint32(((x0*mix64^kf)*mix64b)>>shift)])
+		s1 += A(w[uint32(((x1*mix64^kf)*mix64b)>>shift)])
+		b = b[2:]
+	}
+	if len(b) == 8 {
+		x := binary.LittleEndian.Uint64(b) & mask
+		s0 += A(w[uint32(((x*mix64^kf)*mix64b)>>shift)])
+		s0, s1 = s1, s0
+	}
+	return s0, s1, end
 }
 
 func (m *Model) windowLogit(sum float64, n int) float64 {
