@@ -63,6 +63,11 @@ func (s benchSetup) String() string {
 // are queueing as much as work, so they are only comparable at one setting.
 var benchCallers = flag.Int("callers", 8, "concurrent callers in BenchmarkAuthorizeGRPC")
 
+// benchRate, when set, paces the callers to that many calls per second in
+// total (open loop), so latency is measured at a chosen load rather than at
+// saturation, where it is all queueing. Give enough callers for the rate.
+var benchRate = flag.Float64("rate", 0, "calls/s to offer in BenchmarkAuthorizeGRPC (0: as fast as the callers go)")
+
 // BenchmarkAuthorizeGRPC measures Authorize over a real loopback listener
 // against the example email policy: the in-memory or Redis limiter, with and
 // without the audit trail, tracing and metrics. It reports decisions/s and
@@ -191,6 +196,10 @@ func runCallers(b *testing.B, n int, call func(i int) error) latencies {
 			defer wg.Done()
 			mine := make([]time.Duration, 0, b.N/n+1)
 			for i := next.Add(1); i <= int64(b.N) && !failed.Load(); i = next.Add(1) {
+				if *benchRate > 0 {
+					due := start.Add(time.Duration(float64(i) / *benchRate * float64(time.Second)))
+					time.Sleep(time.Until(due))
+				}
 				t0 := time.Now()
 				if err := call(int(i / 16)); err != nil {
 					failed.Store(true)
