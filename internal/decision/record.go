@@ -10,6 +10,17 @@ import (
 	"github.com/agentpdp/agentpdp/internal/audit"
 )
 
+// recordParts holds a decision record and what it usually points to, so
+// that they take one allocation instead of one each: a record is built for
+// every decision. Slices longer than the arrays grow on their own.
+type recordParts struct {
+	rec       audit.Record
+	agent     audit.Agent
+	principal audit.Principal
+	reasons   [2]audit.Reason
+	limits    [2]audit.RateLimit
+}
+
 // record builds the audit record of a finished decision: args redacted as
 // the policy says, PII masked.
 func (d *Decider) record(st *state, latency time.Duration) *audit.Record {
@@ -18,10 +29,12 @@ func (d *Decider) record(st *state, latency time.Duration) *audit.Record {
 	if p := st.result.Policy; p != nil {
 		redact = p.Redact
 	}
-	r := &audit.Record{
+	parts := &recordParts{agent: audit.Agent{ID: req.GetAgent().GetId(), Framework: req.GetAgent().GetFramework(),
+		SessionID: req.GetAgent().GetSessionId(), Attrs: d.mapOf(req.GetAgent().GetAttributes())}}
+	r := &parts.rec
+	*r = audit.Record{
 		Type: audit.TypeDecision, Time: st.now.UTC(), DecisionID: resp.DecisionId,
-		Agent: &audit.Agent{ID: req.GetAgent().GetId(), Framework: req.GetAgent().GetFramework(),
-			SessionID: req.GetAgent().GetSessionId(), Attrs: d.mapOf(req.GetAgent().GetAttributes())},
+		Agent:          &parts.agent,
 		Tool:           req.GetTool(),
 		Args:           d.redactArgs(req.GetArgs(), redact),
 		Decision:       shortDecision(resp.Decision),
@@ -36,7 +49,8 @@ func (d *Decider) record(st *state, latency time.Duration) *audit.Record {
 		TraceID:        resp.TraceId,
 	}
 	if p := req.GetPrincipal(); p != nil {
-		r.Principal = &audit.Principal{ID: p.GetId(), Roles: p.GetRoles(), Attrs: d.mapOf(p.GetAttributes())}
+		parts.principal = audit.Principal{ID: p.GetId(), Roles: p.GetRoles(), Attrs: d.mapOf(p.GetAttributes())}
+		r.Principal = &parts.principal
 	}
 	if res := req.GetResource(); res != nil {
 		r.Resource = &audit.Resource{Kind: res.GetKind(), ID: res.GetId(), Attrs: d.mapOf(res.GetAttributes())}
@@ -48,10 +62,12 @@ func (d *Decider) record(st *state, latency time.Duration) *audit.Record {
 		}
 		r.Inputs = append(r.Inputs, audit.Input{Source: in.GetSource(), Text: text})
 	}
+	r.Reasons = parts.reasons[:0]
 	for _, rs := range st.reasons {
 		r.Reasons = append(r.Reasons, audit.Reason{Policy: rs.Policy, RuleID: rs.RuleID,
 			Effect: rs.Effect.String(), Message: rs.Message, Tags: rs.Tags})
 	}
+	r.RateLimits = parts.limits[:0]
 	for _, l := range resp.RateLimits {
 		r.RateLimits = append(r.RateLimits, audit.RateLimit{ID: l.Id, Limit: l.Limit, Remaining: l.Remaining,
 			Reset: l.ResetAt.AsTime(), Exceeded: l.Exceeded, Cost: l.Cost})
