@@ -10,12 +10,12 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -95,6 +95,33 @@ func BenchmarkAuthorizeGRPC(b *testing.B) {
 }
 
 func benchAuthorize(b *testing.B, s benchSetup, redisURL string) {
+	client, lim := startBenchServer(b, s, redisURL)
+	authorize := authorizeCall(client)
+	lat := runCallers(b, *benchCallers, authorize)
+	b.ReportMetric(lat.perSecond, "decisions/s")
+	b.ReportMetric(float64(lat.cpuPerOp.Nanoseconds())/1e3, "cpu-µs/op")
+	b.ReportMetric(float64(lat.p50.Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat.p99.Microseconds()), "p99-µs")
+	if st, ok := lim.(ratelimit.StatsReporter); ok && st.Stats().RoundTrips > 0 {
+		s := st.Stats()
+		b.ReportMetric(float64(s.Calls-s.CacheHits)/float64(s.RoundTrips), "scripts/roundtrip")
+	}
+}
+
+// authorizeCall returns the benchmark's call: an allowed gmail.send for
+// principal i.
+func authorizeCall(client pb.AuthorizationServiceClient) func(i int) error {
+	args, _ := structpb.NewStruct(map[string]any{"to": []any{"alice@customer.com"}, "subject": "Re", "body": "Thanks"})
+	return func(i int) error {
+		_, err := client.Authorize(context.Background(), &pb.AuthorizeRequest{Agent: &pb.Agent{Id: "email-agent"},
+			Principal: &pb.Principal{Id: "u" + strconv.Itoa(i)}, Tool: "gmail.send", Args: args})
+		return err
+	}
+}
+
+// startBenchServer serves Authorize as set up by s on a loopback listener
+// until the benchmark ends, and returns a client for it and its limiter.
+func startBenchServer(b *testing.B, s benchSetup, redisURL string) (pb.AuthorizationServiceClient, ratelimit.Limiter) {
 	c, _ := eval.NewCompiler(eval.Options{})
 	set, err := c.LoadFS(os.DirFS("../../examples/policies"), "examples/policies")
 	if err != nil {
@@ -108,7 +135,7 @@ func benchAuthorize(b *testing.B, s benchSetup, redisURL string) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer rc.Close()
+		b.Cleanup(func() { rc.Close() })
 		// Every round starts from empty counters, as the memory limiter does.
 		if err := rc.FlushDB(context.Background()).Err(); err != nil {
 			b.Fatal(err)
@@ -122,15 +149,16 @@ func benchAuthorize(b *testing.B, s benchSetup, redisURL string) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer trail.Close(context.Background())
+		b.Cleanup(func() { trail.Close(context.Background()) })
 		cfg.Audit = trail
 	}
 	if s.telemetry {
 		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(discard{}))
-		defer tp.Shutdown(context.Background())
-		exp, _ := prometheus.New()
-		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp))
-		defer mp.Shutdown(context.Background())
+		b.Cleanup(func() { tp.Shutdown(context.Background()) })
+		// A pull reader, like the Prometheus exporter: recording costs the
+		// same, and several servers can share the process.
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+		b.Cleanup(func() { mp.Shutdown(context.Background()) })
 		tel := &telemetry.Telemetry{Tracer: tp, Meter: mp, Propagator: propagation.TraceContext{}}
 		cfg.Tracer = tp.Tracer("bench")
 		if cfg.Metrics, err = telemetry.NewMetrics(mp, telemetry.Gauges{}); err != nil {
@@ -150,22 +178,56 @@ func benchAuthorize(b *testing.B, s benchSetup, redisURL string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, lis, nil, time.Second) }()
-	defer func() { cancel(); <-done }()
-	cc := dial(b, lis.Addr().String())
-	client := pb.NewAuthorizationServiceClient(cc)
-	args, _ := structpb.NewStruct(map[string]any{"to": []any{"alice@customer.com"}, "subject": "Re", "body": "Thanks"})
-	lat := runCallers(b, *benchCallers, func(i int) error {
-		_, err := client.Authorize(context.Background(), &pb.AuthorizeRequest{Agent: &pb.Agent{Id: "email-agent"},
-			Principal: &pb.Principal{Id: "u" + strconv.Itoa(i)}, Tool: "gmail.send", Args: args})
-		return err
-	})
-	b.ReportMetric(lat.perSecond, "decisions/s")
-	b.ReportMetric(float64(lat.cpuPerOp.Nanoseconds())/1e3, "cpu-µs/op")
-	b.ReportMetric(float64(lat.p50.Microseconds()), "p50-µs")
-	b.ReportMetric(float64(lat.p99.Microseconds()), "p99-µs")
-	if st, ok := cfg.Limiter.(ratelimit.StatsReporter); ok && st.Stats().RoundTrips > 0 {
-		s := st.Stats()
-		b.ReportMetric(float64(s.Calls-s.CacheHits)/float64(s.RoundTrips), "scripts/roundtrip")
+	b.Cleanup(func() { cancel(); <-done })
+	return pb.NewAuthorizationServiceClient(dial(b, lis.Addr().String())), cfg.Limiter
+}
+
+// BenchmarkAuthorizeInterleaved serves the memory-limiter variants side by
+// side and alternates between them every 640 calls, in rotating order, so
+// that the VM's drift hits every variant alike: the way to read the
+// relative cost of the audit trail and of telemetry on a noisy machine.
+// One op is one round of 640 calls per variant; run it with -benchtime 40x.
+func BenchmarkAuthorizeInterleaved(b *testing.B) {
+	gctune.Apply()
+	setups := []benchSetup{{}, {audit: "async"}, {telemetry: true}, {audit: "async", telemetry: true}}
+	calls := make([]func(int) error, len(setups))
+	for i, s := range setups {
+		client, _ := startBenchServer(b, s, "")
+		calls[i] = authorizeCall(client)
+	}
+	const callers, each = 16, 40
+	cpu, wall := make([]time.Duration, len(setups)), make([]time.Duration, len(setups))
+	next := make([]atomic.Int64, len(setups)) // per server: 16 calls per principal
+	order := []int{0, 1, 2, 3}
+	b.ResetTimer()
+	for range b.N {
+		for _, v := range order {
+			c0, w0 := cputime.Process(), time.Now()
+			var wg sync.WaitGroup
+			for range callers {
+				wg.Go(func() {
+					for range each {
+						if err := calls[v](int(next[v].Add(1) / 16)); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			cpu[v] += cputime.Process() - c0
+			wall[v] += time.Since(w0)
+		}
+		order = append(order[1:], order[0])
+	}
+	n := float64(b.N * callers * each)
+	for v, s := range setups {
+		name := strings.ReplaceAll(strings.TrimPrefix(s.String(), "limiter=memory/"), "/", ",")
+		b.ReportMetric(n/wall[v].Seconds(), name+"-decisions/s")
+		b.ReportMetric(float64(cpu[v])/n/1e3, name+"-cpu-µs/op")
+		if v > 0 {
+			b.ReportMetric(100*(1-wall[0].Seconds()/wall[v].Seconds()), name+"-%throughput-lost")
+		}
 	}
 }
 
