@@ -39,7 +39,7 @@ type scriptCall struct {
 var errBatcherClosed = errors.New("redis limiter closed")
 
 const (
-	batchWorkers = 4  // round trips in flight at once
+	batchWorkers = 2  // round trips in flight at once
 	maxBatch     = 64 // scripts per round trip
 )
 
