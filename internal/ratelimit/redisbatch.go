@@ -13,10 +13,11 @@ import (
 // scriptBatcher runs the sliding-log scripts of concurrent Charge calls
 // together: a few workers each take the calls waiting when they come free
 // and send them as one pipeline, one round trip for the lot. A call that
-// finds a worker idle goes alone at once, so batching never adds waiting;
-// under load, the syscalls, wake-ups and reply parsing of one round trip
-// are shared by the whole batch, on both the PDP's side and Redis's. Each
-// call's script is still its own atomic EVALSHA.
+// finds a worker idle goes at once; under load, the syscalls, wake-ups and
+// reply parsing of one round trip are shared by the whole batch, on both
+// the PDP's side and Redis's. Two workers did best (against one, three
+// and four) in interleaved benchmarks (docs/PERFORMANCE.md). Each script is
+// still its own atomic EVALSHA.
 type scriptBatcher struct {
 	client  redis.UniversalClient
 	timeout time.Duration
