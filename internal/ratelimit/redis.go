@@ -53,9 +53,9 @@ const (
 // NewRedis returns a limiter that keeps every counter in Redis, so that all
 // replicas sharing the Redis share the limits. Each Charge is one atomic Lua
 // script run, in one round trip shared with concurrent calls, and uses
-// Redis's clock. Errors and timeouts
-// return an error wrapping ErrUnavailable; whether to fail closed or open is
-// the caller's decision. The client is the caller's: Close does not close it.
+// Redis's clock. Errors and timeouts return an error wrapping
+// ErrUnavailable; whether to fail closed or open is the caller's decision.
+// The client is the caller's: Close does not close it.
 func NewRedis(client redis.UniversalClient, opts RedisOptions) Limiter {
 	if opts.Timeout <= 0 {
 		opts.Timeout = defaultRedisTimeout

@@ -369,8 +369,8 @@ func TestRedisScriptReloadedAfterFlush(t *testing.T) {
 	expect(t, charge(t, lim, true, r)[0], true, 1, 3)
 	expect(t, charge(t, lim, true, r)[0], true, 1, 2)
 
-	// Concurrent calls share pipelines; a batch that meets NOSCRIPT is
-	// resent whole, and each script still runs exactly once.
+	// Concurrent calls share pipelines; the scripts that meet NOSCRIPT are
+	// sent again as EVAL, and each still runs exactly once.
 	if err := c.ScriptFlush(context.Background()).Err(); err != nil {
 		t.Fatal(err)
 	}
