@@ -387,6 +387,9 @@ func TestRedisScriptReloadedAfterFlush(t *testing.T) {
 	}
 	wg.Wait()
 	expect(t, charge(t, lim, false, big)[0], true, 0, 800)
+	if st := lim.(StatsReporter).Stats(); st.RoundTrips >= st.Calls {
+		t.Errorf("%d round trips for %d calls: concurrent calls were not batched", st.RoundTrips, st.Calls)
+	}
 }
 
 func TestRedisForeignDataIsAnError(t *testing.T) {

@@ -11,25 +11,30 @@ import (
 )
 
 // scriptBatcher runs the sliding-log scripts of concurrent Charge calls
-// together: a few workers each take the calls waiting when they come free
-// and send them as one pipeline, one round trip for the lot. A call that
-// finds a worker idle goes at once; under load, the syscalls, wake-ups and
-// reply parsing of one round trip are shared by the whole batch, on both
-// the PDP's side and Redis's. Two workers did best (against one, three
-// and four) in interleaved benchmarks (docs/PERFORMANCE.md). Each script is
-// still its own atomic EVALSHA.
+// together. At most maxInFlight round trips are in flight. A call that
+// finds one of them free sends its own script at once, from its own
+// goroutine, as an unbatched limiter would. A call that finds them all busy
+// waits in a queue; when a round trip ends, everything queued by then goes
+// in the next one, as one pipeline. So light load pays nothing for
+// batching, and under load the syscalls, wake-ups and reply parsing of a
+// round trip are shared by the batch, on both the PDP's side and Redis's.
+// Each script is still its own atomic EVALSHA.
 type scriptBatcher struct {
 	client  redis.UniversalClient
 	timeout time.Duration
-	calls   chan *scriptCall
-	stop    chan struct{}
-	wg      sync.WaitGroup
+
+	mu       sync.Mutex
+	inFlight int
+	queue    []*scriptCall
+	closed   bool
 
 	roundTrips atomic.Uint64
 }
 
-// scriptCall is one Charge's script and, once done is closed, its outcome.
+// scriptCall is one Charge's script and, once finished, its outcome. done
+// is made only for a queued call, which another goroutine finishes.
 type scriptCall struct {
+	ctx  context.Context
 	keys []string
 	args []any
 	out  []int64
@@ -40,32 +45,38 @@ type scriptCall struct {
 var errBatcherClosed = errors.New("redis limiter closed")
 
 const (
-	batchWorkers = 2  // round trips in flight at once
-	maxBatch     = 64 // scripts per round trip
+	// maxInFlight bounds the round trips in flight. Two did best in
+	// interleaved benchmarks against one, three and four
+	// (docs/PERFORMANCE.md): fuller pipelines, less CPU per decision.
+	maxInFlight = 2
+	maxBatch    = 64 // scripts per round trip
 )
 
 func newScriptBatcher(client redis.UniversalClient, timeout time.Duration) *scriptBatcher {
-	b := &scriptBatcher{client: client, timeout: timeout,
-		calls: make(chan *scriptCall, 4*maxBatch), stop: make(chan struct{})}
-	b.wg.Add(batchWorkers)
-	for range batchWorkers {
-		go b.work()
-	}
-	return b
+	return &scriptBatcher{client: client, timeout: timeout}
 }
 
-// run queues one script and waits for its reply or ctx's end. A call given
-// up on may still run in Redis and charge: the caller reported it
-// unavailable (a DENY by default), so the error is on the safe side.
+// run evaluates one script and returns its reply, or gives up when ctx
+// ends. A call given up on may still run in Redis and charge: the caller
+// reported it unavailable (a DENY by default), so the error is on the safe
+// side.
 func (b *scriptBatcher) run(ctx context.Context, keys []string, args []any) ([]int64, error) {
-	c := &scriptCall{keys: keys, args: args, done: make(chan struct{})}
-	select {
-	case b.calls <- c:
-	case <-b.stop:
+	c := &scriptCall{ctx: ctx, keys: keys, args: args}
+	b.mu.Lock()
+	switch {
+	case b.closed:
+		b.mu.Unlock()
 		return nil, errBatcherClosed
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	case b.inFlight < maxInFlight:
+		b.inFlight++
+		b.mu.Unlock()
+		b.exec(ctx, []*scriptCall{c})
+		b.next()
+		return c.out, c.err
 	}
+	c.done = make(chan struct{})
+	b.queue = append(b.queue, c)
+	b.mu.Unlock()
 	select {
 	case <-c.done:
 		return c.out, c.err
@@ -74,61 +85,77 @@ func (b *scriptBatcher) run(ctx context.Context, keys []string, args []any) ([]i
 	}
 }
 
-func (b *scriptBatcher) work() {
-	defer b.wg.Done()
-	batch := make([]*scriptCall, 0, maxBatch)
-	for {
-		select {
-		case c := <-b.calls:
-			batch = append(batch[:0], c)
-		case <-b.stop:
-			return
-		}
-	gather:
-		for len(batch) < maxBatch {
-			select {
-			case c := <-b.calls:
-				batch = append(batch, c)
-			default:
-				break gather
+// next ends a round trip: the calls queued meanwhile go in the next one,
+// from a new goroutine so that the caller who ended this one can return;
+// with none queued, the slot is free again.
+func (b *scriptBatcher) next() {
+	b.mu.Lock()
+	n := min(len(b.queue), maxBatch)
+	if n == 0 {
+		b.inFlight--
+		b.mu.Unlock()
+		return
+	}
+	batch := b.queue[:n:n]
+	b.queue = append([]*scriptCall(nil), b.queue[n:]...)
+	b.mu.Unlock()
+	go func() {
+		if live := b.dropAbandoned(batch); len(live) > 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+			b.exec(ctx, live)
+			cancel()
+			for _, c := range live {
+				close(c.done)
 			}
 		}
-		b.exec(batch)
-		clear(batch) // let the finished calls be collected
-	}
+		b.next()
+	}()
 }
 
-// exec sends one batch as a pipeline of EVALSHAs. After a Redis restart or
-// SCRIPT FLUSH an EVALSHA fails with NOSCRIPT without running, so those
-// calls are sent again as EVALs, which also cache the script.
-func (b *scriptBatcher) exec(batch []*scriptCall) {
-	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
-	defer cancel()
-	cmds := b.pipeline(ctx, batch, slidingLogScript.EvalSha)
+// dropAbandoned finishes the calls whose caller has stopped waiting, so
+// that their scripts do not charge for answers nobody reads, and returns
+// the others.
+func (b *scriptBatcher) dropAbandoned(batch []*scriptCall) []*scriptCall {
+	live := batch[:0]
+	for _, c := range batch {
+		if err := c.ctx.Err(); err != nil {
+			c.err = err
+			close(c.done)
+			continue
+		}
+		live = append(live, c)
+	}
+	return live
+}
+
+// exec runs a batch's scripts in one round trip: a lone script as a plain
+// EVALSHA, several as a pipeline. After a Redis restart or SCRIPT FLUSH an
+// EVALSHA fails with NOSCRIPT without running, so those scripts are sent
+// again as EVALs, which also cache the script.
+func (b *scriptBatcher) exec(ctx context.Context, batch []*scriptCall) {
+	cmds := b.send(ctx, batch, slidingLogScript.EvalSha)
 	var again []*scriptCall
 	for i, c := range batch {
 		if redis.HasErrorPrefix(cmds[i].Err(), "NOSCRIPT") {
 			again = append(again, c)
 			continue
 		}
-		c.finish(cmds[i])
+		c.out, c.err = cmds[i].Int64Slice()
 	}
 	if len(again) > 0 {
-		for i, cmd := range b.pipeline(ctx, again, slidingLogScript.Eval) {
-			again[i].finish(cmd)
+		for i, cmd := range b.send(ctx, again, slidingLogScript.Eval) {
+			again[i].out, again[i].err = cmd.Int64Slice()
 		}
 	}
 }
 
-func (c *scriptCall) finish(cmd *redis.Cmd) {
-	c.out, c.err = cmd.Int64Slice()
-	close(c.done)
-}
-
 type evalFunc func(ctx context.Context, c redis.Scripter, keys []string, args ...any) *redis.Cmd
 
-func (b *scriptBatcher) pipeline(ctx context.Context, batch []*scriptCall, eval evalFunc) []*redis.Cmd {
+func (b *scriptBatcher) send(ctx context.Context, batch []*scriptCall, eval evalFunc) []*redis.Cmd {
 	b.roundTrips.Add(1)
+	if len(batch) == 1 {
+		return []*redis.Cmd{eval(ctx, b.client, batch[0].keys, batch[0].args...)}
+	}
 	cmds := make([]*redis.Cmd, len(batch))
 	// Each command carries its own error; Pipelined's is the first of them.
 	_, _ = b.client.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -140,18 +167,15 @@ func (b *scriptBatcher) pipeline(ctx context.Context, batch []*scriptCall, eval 
 	return cmds
 }
 
-// close stops the workers once their batches are done; calls still queued
-// or arriving later fail.
+// close fails the queued calls and any later ones; round trips in flight
+// finish.
 func (b *scriptBatcher) close() {
-	close(b.stop)
-	b.wg.Wait()
-	for {
-		select {
-		case c := <-b.calls:
-			c.err = errBatcherClosed
-			close(c.done)
-		default:
-			return
-		}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	for _, c := range b.queue {
+		c.err = errBatcherClosed
+		close(c.done)
 	}
+	b.queue = nil
 }
