@@ -11,30 +11,28 @@ import (
 )
 
 // scriptBatcher runs the sliding-log scripts of concurrent Charge calls
-// together. At most maxInFlight round trips are in flight. A call that
-// finds one of them free sends its own script at once, from its own
-// goroutine, as an unbatched limiter would. A call that finds them all busy
-// waits in a queue; when a round trip ends, everything queued by then goes
-// in the next one, as one pipeline. So light load pays nothing for
-// batching, and under load the syscalls, wake-ups and reply parsing of a
-// round trip are shared by the batch, on both the PDP's side and Redis's.
-// Each script is still its own atomic EVALSHA.
+// together. While fewer than batchWorkers round trips are being made, a
+// call sends its own script at once from its own goroutine, as an
+// unbatched limiter would: light load pays nothing for batching. Beyond
+// that the call is queued, and a worker coming free takes everything
+// queued and sends it as one pipeline, so under load the syscalls,
+// wake-ups and reply parsing of a round trip are shared by the batch, on
+// both the PDP's side and Redis's. Each script is still its own atomic
+// EVALSHA.
 type scriptBatcher struct {
 	client  redis.UniversalClient
 	timeout time.Duration
+	calls   chan *scriptCall
+	stop    chan struct{}
+	wg      sync.WaitGroup
 
-	mu       sync.Mutex
-	inFlight int
-	queue    []*scriptCall
-	closed   bool
-
+	inFlight   atomic.Int32 // round trips being made, direct or batched
 	roundTrips atomic.Uint64
 }
 
-// scriptCall is one Charge's script and, once finished, its outcome. done
-// is made only for a queued call, which another goroutine finishes.
+// scriptCall is one Charge's script and, once done is closed, its outcome.
 type scriptCall struct {
-	ctx  context.Context
+	ctx  context.Context // the caller's: once it ends, nobody reads out
 	keys []string
 	args []any
 	out  []int64
@@ -45,38 +43,45 @@ type scriptCall struct {
 var errBatcherClosed = errors.New("redis limiter closed")
 
 const (
-	// maxInFlight bounds the round trips in flight. Two did best in
+	// batchWorkers is how many batches can be in flight, and how many
+	// round trips before calls are batched. Two workers did best in
 	// interleaved benchmarks against one, three and four
-	// (docs/PERFORMANCE.md): fuller pipelines, less CPU per decision.
-	maxInFlight = 2
-	maxBatch    = 64 // scripts per round trip
+	// (docs/PERFORMANCE.md).
+	batchWorkers = 2
+	maxBatch     = 64 // scripts per round trip
 )
 
 func newScriptBatcher(client redis.UniversalClient, timeout time.Duration) *scriptBatcher {
-	return &scriptBatcher{client: client, timeout: timeout}
+	b := &scriptBatcher{client: client, timeout: timeout,
+		calls: make(chan *scriptCall, 4*maxBatch), stop: make(chan struct{})}
+	b.wg.Add(batchWorkers)
+	for range batchWorkers {
+		go b.work()
+	}
+	return b
 }
 
-// run evaluates one script and returns its reply, or gives up when ctx
-// ends. A call given up on may still run in Redis and charge: the caller
-// reported it unavailable (a DENY by default), so the error is on the safe
-// side.
+// run sends one script, itself or through a worker, and waits for its
+// reply or ctx's end. A call given up on may still run in Redis and
+// charge: the caller reported it unavailable (a DENY by default), so the
+// error is on the safe side.
 func (b *scriptBatcher) run(ctx context.Context, keys []string, args []any) ([]int64, error) {
-	c := &scriptCall{ctx: ctx, keys: keys, args: args}
-	b.mu.Lock()
-	switch {
-	case b.closed:
-		b.mu.Unlock()
-		return nil, errBatcherClosed
-	case b.inFlight < maxInFlight:
-		b.inFlight++
-		b.mu.Unlock()
-		b.exec(ctx, []*scriptCall{c})
-		b.next()
-		return c.out, c.err
+	if b.inFlight.Add(1) <= batchWorkers {
+		// Little traffic: no batch worth joining, so skip the hand-off to
+		// a worker. (Script.Run falls back to EVAL on NOSCRIPT.)
+		defer b.inFlight.Add(-1)
+		b.roundTrips.Add(1)
+		return slidingLogScript.Run(ctx, b.client, keys, args...).Int64Slice()
 	}
-	c.done = make(chan struct{})
-	b.queue = append(b.queue, c)
-	b.mu.Unlock()
+	b.inFlight.Add(-1)
+	c := &scriptCall{ctx: ctx, keys: keys, args: args, done: make(chan struct{})}
+	select {
+	case b.calls <- c:
+	case <-b.stop:
+		return nil, errBatcherClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	select {
 	case <-c.done:
 		return c.out, c.err
@@ -85,37 +90,38 @@ func (b *scriptBatcher) run(ctx context.Context, keys []string, args []any) ([]i
 	}
 }
 
-// next ends a round trip: the calls queued meanwhile go in the next one,
-// from a new goroutine so that the caller who ended this one can return;
-// with none queued, the slot is free again.
-func (b *scriptBatcher) next() {
-	b.mu.Lock()
-	n := min(len(b.queue), maxBatch)
-	if n == 0 {
-		b.inFlight--
-		b.mu.Unlock()
-		return
-	}
-	batch := b.queue[:n:n]
-	b.queue = append([]*scriptCall(nil), b.queue[n:]...)
-	b.mu.Unlock()
-	go func() {
-		if live := b.dropAbandoned(batch); len(live) > 0 {
-			ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
-			b.exec(ctx, live)
-			cancel()
-			for _, c := range live {
-				close(c.done)
+func (b *scriptBatcher) work() {
+	defer b.wg.Done()
+	batch := make([]*scriptCall, 0, maxBatch)
+	for {
+		select {
+		case c := <-b.calls:
+			batch = append(batch[:0], c)
+		case <-b.stop:
+			return
+		}
+	gather:
+		for len(batch) < maxBatch {
+			select {
+			case c := <-b.calls:
+				batch = append(batch, c)
+			default:
+				break gather
 			}
 		}
-		b.next()
-	}()
+		b.inFlight.Add(1)
+		b.exec(batch)
+		b.inFlight.Add(-1)
+		clear(batch) // let the finished calls be collected
+	}
 }
 
-// dropAbandoned finishes the calls whose caller has stopped waiting, so
-// that their scripts do not charge for answers nobody reads, and returns
-// the others.
-func (b *scriptBatcher) dropAbandoned(batch []*scriptCall) []*scriptCall {
+// exec sends one batch as a pipeline of EVALSHAs. After a Redis restart or
+// SCRIPT FLUSH an EVALSHA fails with NOSCRIPT without running, so those
+// calls are sent again as EVALs, which also cache the script.
+func (b *scriptBatcher) exec(batch []*scriptCall) {
+	// A script whose caller stopped waiting is not sent: it would charge
+	// for an answer nobody reads.
 	live := batch[:0]
 	for _, c := range batch {
 		if err := c.ctx.Err(); err != nil {
@@ -125,14 +131,11 @@ func (b *scriptBatcher) dropAbandoned(batch []*scriptCall) []*scriptCall {
 		}
 		live = append(live, c)
 	}
-	return live
-}
-
-// exec runs a batch's scripts in one round trip: a lone script as a plain
-// EVALSHA, several as a pipeline. After a Redis restart or SCRIPT FLUSH an
-// EVALSHA fails with NOSCRIPT without running, so those scripts are sent
-// again as EVALs, which also cache the script.
-func (b *scriptBatcher) exec(ctx context.Context, batch []*scriptCall) {
+	if batch = live; len(batch) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+	defer cancel()
 	cmds := b.send(ctx, batch, slidingLogScript.EvalSha)
 	var again []*scriptCall
 	for i, c := range batch {
@@ -140,13 +143,18 @@ func (b *scriptBatcher) exec(ctx context.Context, batch []*scriptCall) {
 			again = append(again, c)
 			continue
 		}
-		c.out, c.err = cmds[i].Int64Slice()
+		c.finish(cmds[i])
 	}
 	if len(again) > 0 {
 		for i, cmd := range b.send(ctx, again, slidingLogScript.Eval) {
-			again[i].out, again[i].err = cmd.Int64Slice()
+			again[i].finish(cmd)
 		}
 	}
+}
+
+func (c *scriptCall) finish(cmd *redis.Cmd) {
+	c.out, c.err = cmd.Int64Slice()
+	close(c.done)
 }
 
 type evalFunc func(ctx context.Context, c redis.Scripter, keys []string, args ...any) *redis.Cmd
@@ -167,15 +175,18 @@ func (b *scriptBatcher) send(ctx context.Context, batch []*scriptCall, eval eval
 	return cmds
 }
 
-// close fails the queued calls and any later ones; round trips in flight
-// finish.
+// close stops the workers once their batches are done; calls still queued
+// or arriving later fail.
 func (b *scriptBatcher) close() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.closed = true
-	for _, c := range b.queue {
-		c.err = errBatcherClosed
-		close(c.done)
+	close(b.stop)
+	b.wg.Wait()
+	for {
+		select {
+		case c := <-b.calls:
+			c.err = errBatcherClosed
+			close(c.done)
+		default:
+			return
+		}
 	}
-	b.queue = nil
 }
