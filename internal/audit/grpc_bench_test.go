@@ -3,12 +3,11 @@ package audit
 import (
 	"context"
 	"net"
-	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/agentpdp/agentpdp/internal/testutil/cputime"
+	"github.com/agentpdp/agentpdp/internal/testutil/interleave"
 
 	agentpdpv1 "github.com/agentpdp/agentpdp/gen/go/agentpdp/v1"
 	"google.golang.org/grpc"
@@ -126,33 +125,13 @@ func BenchmarkAuthorizeInterleaved(b *testing.B) {
 		}
 		clients[m] = serveAuthz(b, stub)
 	}
-	const callers, each = 32, 20
-	cpu, wall := map[Durability]time.Duration{}, map[Durability]time.Duration{}
 	ctx := context.Background()
-	b.ResetTimer()
-	for range b.N {
-		for _, m := range modes {
-			c0, w0 := cputime.Process(), time.Now()
-			var wg sync.WaitGroup
-			for range callers {
-				wg.Go(func() {
-					for range each {
-						if _, err := clients[m].Authorize(ctx, req); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
-			}
-			wg.Wait()
-			cpu[m] += cputime.Process() - c0
-			wall[m] += time.Since(w0)
-		}
-		modes = append(modes[1:], modes[0])
-	}
-	calls := float64(b.N * callers * each)
-	for m := range cpu {
-		b.ReportMetric(float64(cpu[m])/calls/1e3, string(m)+"-cpu-µs/op")
-		b.ReportMetric(calls/wall[m].Seconds(), string(m)+"-decisions/s")
+	totals := interleave.Run(b, len(modes), 32, 20, func(v int) error {
+		_, err := clients[modes[v]].Authorize(ctx, req)
+		return err
+	})
+	for v, m := range modes {
+		b.ReportMetric(totals[v].CPUPerCall(), string(m)+"-cpu-µs/op")
+		b.ReportMetric(totals[v].PerSecond(), string(m)+"-decisions/s")
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/agentpdp/agentpdp/internal/redisconn"
 	"github.com/agentpdp/agentpdp/internal/telemetry"
 	"github.com/agentpdp/agentpdp/internal/testutil/cputime"
+	"github.com/agentpdp/agentpdp/internal/testutil/interleave"
 	"github.com/agentpdp/agentpdp/internal/testutil/redisserver"
 )
 
@@ -195,38 +196,16 @@ func BenchmarkAuthorizeInterleaved(b *testing.B) {
 		client, _ := startBenchServer(b, s, "")
 		calls[i] = authorizeCall(client)
 	}
-	const callers, each = 16, 40
-	cpu, wall := make([]time.Duration, len(setups)), make([]time.Duration, len(setups))
 	next := make([]atomic.Int64, len(setups)) // per server: 16 calls per principal
-	order := []int{0, 1, 2, 3}
-	b.ResetTimer()
-	for range b.N {
-		for _, v := range order {
-			c0, w0 := cputime.Process(), time.Now()
-			var wg sync.WaitGroup
-			for range callers {
-				wg.Go(func() {
-					for range each {
-						if err := calls[v](int(next[v].Add(1) / 16)); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
-			}
-			wg.Wait()
-			cpu[v] += cputime.Process() - c0
-			wall[v] += time.Since(w0)
-		}
-		order = append(order[1:], order[0])
-	}
-	n := float64(b.N * callers * each)
+	totals := interleave.Run(b, len(setups), 16, 40, func(v int) error {
+		return calls[v](int(next[v].Add(1) / 16))
+	})
 	for v, s := range setups {
 		name := strings.ReplaceAll(strings.TrimPrefix(s.String(), "limiter=memory/"), "/", ",")
-		b.ReportMetric(n/wall[v].Seconds(), name+"-decisions/s")
-		b.ReportMetric(float64(cpu[v])/n/1e3, name+"-cpu-µs/op")
+		b.ReportMetric(totals[v].PerSecond(), name+"-decisions/s")
+		b.ReportMetric(totals[v].CPUPerCall(), name+"-cpu-µs/op")
 		if v > 0 {
-			b.ReportMetric(100*(1-wall[0].Seconds()/wall[v].Seconds()), name+"-%throughput-lost")
+			b.ReportMetric(100*(1-totals[v].PerSecond()/totals[0].PerSecond()), name+"-%throughput-lost")
 		}
 	}
 }
