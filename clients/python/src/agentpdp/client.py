@@ -109,6 +109,29 @@ class _Base:
         self._credentials = credentials
         self._options = tuple(_CHANNEL_OPTIONS) + tuple(options)
 
+    def _retry_pause(self, e: grpc.RpcError, attempt: int, wait: float, deadline: float) -> Optional[float]:
+        """How long to sleep before trying again after ``e``, or None to give
+        up: only UNAVAILABLE is retried, within the attempts and the deadline;
+        the pause is ``wait`` with jitter."""
+        if e.code() != grpc.StatusCode.UNAVAILABLE or attempt >= self.attempts:
+            return None
+        pause = wait / 2 + random.random() * wait / 2
+        if time.monotonic() + pause >= deadline:
+            return None
+        return pause
+
+    @staticmethod
+    def _wait_request(approval_id: str, left: float):
+        return approval_pb2.WaitApprovalRequest(
+            approval_id=approval_id, timeout=duration_pb2.Duration(seconds=int(left), nanos=int(left % 1 * 1e9)))
+
+    @staticmethod
+    def _wait_failed(approval_id: str, e: grpc.RpcError, deadline: float) -> Optional[PDPError]:
+        """The error a failed wait raises, or None to try again."""
+        if e.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() >= deadline:
+            return PDPError(f"wait for approval {approval_id}: {_describe(e)}", e.code().name)
+        return None
+
     def _request(self, **kw):
         kw["agent"] = kw.get("agent") or self.agent or ""
         kw["framework"] = kw.get("framework") or self.framework
@@ -207,10 +230,8 @@ class Client(_Base):
             try:
                 return method(req, timeout=max(left, 0.001), metadata=md)
             except grpc.RpcError as e:
-                if e.code() != grpc.StatusCode.UNAVAILABLE or attempt >= self.attempts:
-                    raise
-                pause = wait / 2 + random.random() * wait / 2
-                if time.monotonic() + pause >= deadline:
+                pause = self._retry_pause(e, attempt, wait, deadline)
+                if pause is None:
                     raise
                 time.sleep(pause)
                 wait *= 2
@@ -283,13 +304,13 @@ class Client(_Base):
         wait = self.backoff
         while True:
             left = max(deadline - time.monotonic(), 0.001)
-            req = approval_pb2.WaitApprovalRequest(
-                approval_id=approval_id, timeout=duration_pb2.Duration(seconds=int(left), nanos=int(left % 1 * 1e9)))
+            req = self._wait_request(approval_id, left)
             try:
                 resp = self._stub.WaitApproval(req, timeout=left + _WAIT_HEADROOM, metadata=_trace_metadata())
             except grpc.RpcError as e:
-                if e.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() >= deadline:
-                    raise PDPError(f"wait for approval {approval_id}: {_describe(e)}", e.code().name) from e
+                err = self._wait_failed(approval_id, e, deadline)
+                if err is not None:
+                    raise err from e
                 time.sleep(min(wait, max(deadline - time.monotonic(), 0)))
                 wait = min(wait * 2, 1.0)
                 continue
@@ -395,10 +416,8 @@ class AsyncClient(_Base):
             try:
                 return await method(req, timeout=max(left, 0.001), metadata=md)
             except grpc.RpcError as e:
-                if e.code() != grpc.StatusCode.UNAVAILABLE or attempt >= self.attempts:
-                    raise
-                pause = wait / 2 + random.random() * wait / 2
-                if time.monotonic() + pause >= deadline:
+                pause = self._retry_pause(e, attempt, wait, deadline)
+                if pause is None:
                     raise
                 await asyncio.sleep(pause)
                 wait *= 2
@@ -461,13 +480,13 @@ class AsyncClient(_Base):
         wait = self.backoff
         while True:
             left = max(deadline - time.monotonic(), 0.001)
-            req = approval_pb2.WaitApprovalRequest(
-                approval_id=approval_id, timeout=duration_pb2.Duration(seconds=int(left), nanos=int(left % 1 * 1e9)))
+            req = self._wait_request(approval_id, left)
             try:
                 resp = await stub.WaitApproval(req, timeout=left + _WAIT_HEADROOM, metadata=_trace_metadata())
             except grpc.RpcError as e:
-                if e.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() >= deadline:
-                    raise PDPError(f"wait for approval {approval_id}: {_describe(e)}", e.code().name) from e
+                err = self._wait_failed(approval_id, e, deadline)
+                if err is not None:
+                    raise err from e
                 await asyncio.sleep(min(wait, max(deadline - time.monotonic(), 0)))
                 wait = min(wait * 2, 1.0)
                 continue
