@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	pb "github.com/agentpdp/agentpdp/gen/go/agentpdp/v1"
+	"github.com/agentpdp/agentpdp/internal/testutil/proc"
 )
 
 // The tests run a real `pdp serve`, built once per test binary from this
@@ -210,13 +210,7 @@ func (s *pdpServer) Stop() {
 		return
 	default:
 	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(5 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
-	}
+	proc.Stop(s.cmd.Process, s.done, 5*time.Second)
 }
 
 func waitServing(addr string, exited <-chan struct{}, timeout time.Duration) error {

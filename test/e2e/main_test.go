@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	pb "github.com/agentpdp/agentpdp/gen/go/agentpdp/v1"
+	"github.com/agentpdp/agentpdp/internal/testutil/proc"
 )
 
 // pdpBin is the pdp binary TestMain builds once.
@@ -270,13 +270,7 @@ func (p *pdp) stop() {
 	if !p.running() {
 		return
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(5 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-	}
+	proc.Stop(p.cmd.Process, p.exited, 5*time.Second)
 }
 
 // cleanEnv is this process's environment without PDP_* settings, so that

@@ -20,9 +20,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/agentpdp/agentpdp/internal/testutil/proc"
 )
 
 // startTimeout bounds how long Start waits for the server to answer PING.
@@ -169,13 +170,7 @@ func (s *Server) stopLocked() {
 	if s.cmd == nil {
 		return
 	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(5 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-	}
+	proc.Stop(s.cmd.Process, s.done, 5*time.Second)
 	s.cmd = nil
 }
 
