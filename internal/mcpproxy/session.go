@@ -106,16 +106,7 @@ func (s *Session) release(id jsonrpc.ID, p *pending) bool {
 }
 
 // cancelHeld cancels a held tools/call; it reports whether id was held.
-func (s *Session) cancelHeld(id jsonrpc.ID) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cancel, ok := s.held[id]
-	if ok {
-		delete(s.held, id)
-		cancel()
-	}
-	return ok
-}
+func (s *Session) cancelHeld(id jsonrpc.ID) bool { return s.release(id, nil) }
 
 // watch starts waiting for the response to id.
 func (s *Session) watch(id jsonrpc.ID, p *pending) {
