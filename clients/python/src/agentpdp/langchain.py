@@ -25,7 +25,7 @@ from langchain_core.messages import HumanMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 
-from agentpdp._types import Decision, Input, current_context
+from agentpdp._types import Decision, Input, current_context, summarize_error
 from agentpdp.client import AsyncClient, Client
 from agentpdp.errors import NotAllowed, denial_message
 from agentpdp.guard import report_in_background
@@ -220,15 +220,21 @@ def guard_tool(
                     principal=principal if principal is not None else configurable.get("user_id"),
                     session_id=configurable.get("thread_id"))
 
+    def report_result(d: Decision, e: Optional[BaseException] = None) -> None:
+        if not report:
+            return
+        if e is None:
+            report_in_background(client, d, agent, "succeeded", "")
+        else:
+            report_in_background(client, d, agent, "failed", summarize_error(e, 1024))
+
     def outcome(d: Decision, fn: Callable[[], Any]) -> Any:
         try:
             result = fn()
         except BaseException as e:
-            if report:
-                report_in_background(client, d, agent, "failed", f"{type(e).__name__}: {e}"[:1024])
+            report_result(d, e)
             raise
-        if report:
-            report_in_background(client, d, agent, "succeeded", "")
+        report_result(d)
         return result
 
     def _run(config: RunnableConfig, **args: Any) -> Any:
@@ -251,11 +257,9 @@ def guard_tool(
         try:
             result = await tool.ainvoke(args, config)
         except BaseException as e:
-            if report:
-                report_in_background(client, d, agent, "failed", f"{type(e).__name__}: {e}"[:1024])
+            report_result(d, e)
             raise
-        if report:
-            report_in_background(client, d, agent, "succeeded", "")
+        report_result(d)
         return result
 
     return StructuredTool.from_function(
