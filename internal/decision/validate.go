@@ -35,15 +35,17 @@ func Validate(req *pb.AuthorizeRequest) error {
 	if req.GetTool() == "" {
 		return &InvalidError{"tool", "required"}
 	}
-	for field, s := range map[string]string{
-		"agent.id": req.GetAgent().GetId(), "principal.id": req.GetPrincipal().GetId(),
-		"tool": req.GetTool(), "approval_id": req.GetApprovalId(),
+	// An array, not a map: no allocation per request, and a request with
+	// several bad ids always names the same one.
+	for _, id := range [...]struct{ field, s string }{
+		{"agent.id", req.GetAgent().GetId()}, {"principal.id", req.GetPrincipal().GetId()},
+		{"tool", req.GetTool()}, {"approval_id", req.GetApprovalId()},
 	} {
-		if len(s) > MaxIDLength {
-			return &InvalidError{field, fmt.Sprintf("longer than %d bytes", MaxIDLength)}
+		if len(id.s) > MaxIDLength {
+			return &InvalidError{id.field, fmt.Sprintf("longer than %d bytes", MaxIDLength)}
 		}
-		if !utf8.ValidString(s) {
-			return &InvalidError{field, "invalid UTF-8"}
+		if !utf8.ValidString(id.s) {
+			return &InvalidError{id.field, "invalid UTF-8"}
 		}
 	}
 	if n := proto.Size(req.GetArgs()); n > MaxArgsBytes {
