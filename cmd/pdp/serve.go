@@ -195,12 +195,16 @@ func buildApp(ctx context.Context, o *serveOptions, log *slog.Logger) (a *app, e
 	if err != nil {
 		return a, err
 	}
+	instrument, err := a.tel.ServerOptions()
+	if err != nil {
+		return a, err
+	}
 	approvals := server.NewApprovalService(st.approvals, trail.log, log)
 	a.srv, err = server.New(server.Config{
 		Decider: d, Audit: trail.log, Content: scanner, Logger: log,
 		AuditFeed: trail.feed, Approvals: approvals, AgentWait: approvals.WaitApproval,
 		Admin:         server.NewAdminService(st.suspensions, trail.log, log),
-		ServerOptions: a.tel.ServerOptions(),
+		ServerOptions: instrument,
 	})
 	return a, err
 }

@@ -165,7 +165,9 @@ func startBenchServer(b *testing.B, s benchSetup, redisURL string) (pb.Authoriza
 		if cfg.Metrics, err = telemetry.NewMetrics(mp, telemetry.Gauges{}); err != nil {
 			b.Fatal(err)
 		}
-		opts = tel.ServerOptions()
+		if opts, err = tel.ServerOptions(); err != nil {
+			b.Fatal(err)
+		}
 	}
 	d, err := decision.New(cfg)
 	if err != nil {

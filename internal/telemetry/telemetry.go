@@ -92,12 +92,21 @@ func Setup(ctx context.Context, opts Options) (*Telemetry, error) {
 }
 
 // ServerOptions instrument a gRPC server: a span per RPC, trace context
-// taken from the caller.
-func (t *Telemetry) ServerOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{grpc.StatsHandler(otelgrpc.NewServerHandler(
+// taken from the caller (otelgrpc), and the RPC duration histogram
+// (rpcMetrics, which records it in otelgrpc's place).
+func (t *Telemetry) ServerOptions() ([]grpc.ServerOption, error) {
+	opts := []grpc.ServerOption{grpc.StatsHandler(otelgrpc.NewServerHandler(
 		otelgrpc.WithTracerProvider(t.Tracer),
-		otelgrpc.WithMeterProvider(t.Meter),
+		otelgrpc.WithMeterProvider(metricnoop.NewMeterProvider()),
 		otelgrpc.WithPropagators(t.Propagator)))}
+	if _, off := t.Meter.(metricnoop.MeterProvider); off {
+		return opts, nil
+	}
+	m, err := newRPCMetrics(t.Meter)
+	if err != nil {
+		return nil, fmt.Errorf("rpc metrics: %w", err)
+	}
+	return append(opts, grpc.StatsHandler(m)), nil
 }
 
 // MetricsHandler serves /metrics; nil when metrics are off.

@@ -5,11 +5,18 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 )
 
 func TestMetricsServedToPrometheus(t *testing.T) {
@@ -83,5 +90,66 @@ func TestLogsCarryTraceIDs(t *testing.T) {
 	}
 	if strings.Contains(lines[1], "trace_id") {
 		t.Fatalf("trace id outside a span: %s", lines[1])
+	}
+}
+
+// TestRPCDurationServed checks the RPC histogram dashboards read: otelgrpc's
+// name and labels, sub-millisecond buckets, and calls to methods the server
+// lacks kept out of the labels.
+func TestRPCDurationServed(t *testing.T) {
+	tel, err := Setup(context.Background(), Options{Metrics: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	opts, err := tel.ServerOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(opts...)
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(lis)
+	defer srv.Stop()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx := context.Background()
+	for range 3 {
+		if _, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: "nope"}); status.Code(err) != codes.NotFound {
+		t.Fatalf("unknown health service: %v, want NotFound", err)
+	}
+	for _, m := range []string{"/attacker.Made/UpOne", "/attacker.Made/UpTwo"} {
+		if err := conn.Invoke(ctx, m, &healthpb.HealthCheckRequest{}, &healthpb.HealthCheckResponse{}); status.Code(err) != codes.Unimplemented {
+			t.Fatalf("%s: %v, want Unimplemented", m, err)
+		}
+	}
+	rec := httptest.NewRecorder()
+	tel.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body, _ := io.ReadAll(rec.Body)
+	for _, want := range []string{
+		`rpc_server_call_duration_seconds_count{rpc_method="grpc.health.v1.Health/Check",rpc_response_status_code="OK",rpc_system_name="grpc"} 3`,
+		`rpc_server_call_duration_seconds_bucket{rpc_method="grpc.health.v1.Health/Check",rpc_response_status_code="OK",rpc_system_name="grpc",le="0.00025"}`,
+		// The caller's error: a status code, no error.type.
+		`rpc_server_call_duration_seconds_count{rpc_method="grpc.health.v1.Health/Check",rpc_response_status_code="NOT_FOUND",rpc_system_name="grpc"} 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(string(body), "attacker") {
+		t.Error("an unknown method's name became a label value")
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", body)
 	}
 }
