@@ -3,6 +3,8 @@ package decision
 import (
 	"context"
 	"errors"
+	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +15,7 @@ import (
 
 	pb "github.com/agentpdp/agentpdp/gen/go/agentpdp/v1"
 	"github.com/agentpdp/agentpdp/internal/audit"
+	"github.com/agentpdp/agentpdp/internal/content"
 	"github.com/agentpdp/agentpdp/internal/eval"
 	"github.com/agentpdp/agentpdp/internal/ratelimit"
 )
@@ -229,4 +232,61 @@ func hasReason(resp *pb.AuthorizeResponse, id string) bool {
 		}
 	}
 	return false
+}
+
+// realScanner puts the content package's detectors behind Scanner, as
+// pdp serve does.
+type realScanner struct{ d *content.Detector }
+
+func (s realScanner) ScanText(text string) *pb.ContentScan { return &pb.ContentScan{} }
+func (s realScanner) Mask(text string) string             { return content.Mask(text, s.d.PII(text)) }
+func (s realScanner) MaskFound(text string, _ []*pb.PIIMatch) string {
+	return s.Mask(text)
+}
+
+// TestAuditArgsMaskedThenRedacted pins the audit record's args to what
+// Struct.AsMap gives with every string PII-masked, then the policy's
+// redacted paths replaced by the digest of the masked value.
+func TestAuditArgsMaskedThenRedacted(t *testing.T) {
+	det, err := content.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &memAudit{}
+	d := newDecider(t, "enforce", nil, log)
+	d.cfg.Content = realScanner{det}
+	r := req(t, `{"agent":{"id":"a","attributes":{"owner":"ops@corp.example"}},"principal":{"id":"u"},"tool":"send",
+		"args":{"to":["alice@customer.com","bob"],"body":"card 4111 1111 1111 1111","n":3,"ok":true,"none":null,
+		"empty":{},"list":[],"nested":{"secret":"mail carol@corp.example","keep":{"deep":["x@y.com",1.5]}}}}`)
+	d.Decide(context.Background(), r)
+	want := maskStrings(r.Args.AsMap(), realScanner{det}.Mask).(map[string]any)
+	want["body"] = audit.Digest(want["body"])
+	nested := want["nested"].(map[string]any)
+	nested["secret"] = audit.Digest(nested["secret"])
+	rec := log.recs[0]
+	if !reflect.DeepEqual(rec.Args, want) {
+		t.Fatalf("args\n got %#v\nwant %#v", rec.Args, want)
+	}
+	if got := rec.Agent.Attrs["owner"]; got != "[EMAIL]" {
+		t.Fatalf("agent attribute not masked: %v", got)
+	}
+	if strings.Contains(fmt.Sprint(rec.Args), "alice@") || strings.Contains(fmt.Sprint(rec.Args), "x@y.com") {
+		t.Fatalf("an address survived: %v", rec.Args)
+	}
+}
+
+func maskStrings(v any, mask func(string) string) any {
+	switch t := v.(type) {
+	case string:
+		return mask(t)
+	case map[string]any:
+		for k, e := range t {
+			t[k] = maskStrings(e, mask)
+		}
+	case []any:
+		for i, e := range t {
+			t[i] = maskStrings(e, mask)
+		}
+	}
+	return v
 }

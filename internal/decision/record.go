@@ -133,32 +133,43 @@ func redactPath(m map[string]any, parts []string) {
 	m[parts[0]] = audit.Digest(v)
 }
 
-// mapOf converts a Struct for the audit record, masking PII in strings.
+// mapOf converts a Struct for the audit record as Struct.AsMap does,
+// masking PII in its strings on the way: one pass, rather than converting
+// and then walking the result again to reassign every entry.
 func (d *Decider) mapOf(s *structpb.Struct) map[string]any {
-	if s == nil || len(s.GetFields()) == 0 {
+	if len(s.GetFields()) == 0 {
 		return nil
 	}
-	m := s.AsMap()
-	if d.cfg.Content != nil {
-		maskAll(m, d.mask)
+	return d.fieldsOf(s)
+}
+
+func (d *Decider) fieldsOf(s *structpb.Struct) map[string]any {
+	m := make(map[string]any, len(s.GetFields()))
+	for k, v := range s.GetFields() {
+		m[k] = d.valueOf(v)
 	}
 	return m
 }
 
-func maskAll(v any, mask func(string) string) any {
-	switch t := v.(type) {
-	case string:
-		return mask(t)
-	case map[string]any:
-		for k, e := range t {
-			t[k] = maskAll(e, mask)
+func (d *Decider) valueOf(v *structpb.Value) any {
+	switch k := v.GetKind().(type) {
+	case *structpb.Value_StringValue:
+		return d.mask(k.StringValue)
+	case *structpb.Value_NumberValue:
+		return k.NumberValue
+	case *structpb.Value_BoolValue:
+		return k.BoolValue
+	case *structpb.Value_StructValue:
+		return d.fieldsOf(k.StructValue)
+	case *structpb.Value_ListValue:
+		vs := k.ListValue.GetValues()
+		out := make([]any, len(vs))
+		for i, e := range vs {
+			out[i] = d.valueOf(e)
 		}
-	case []any:
-		for i, e := range t {
-			t[i] = maskAll(e, mask)
-		}
+		return out
 	}
-	return v
+	return nil
 }
 
 func (d *Decider) mask(s string) string {
