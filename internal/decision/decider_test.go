@@ -239,7 +239,7 @@ func hasReason(resp *pb.AuthorizeResponse, id string) bool {
 type realScanner struct{ d *content.Detector }
 
 func (s realScanner) ScanText(text string) *pb.ContentScan { return &pb.ContentScan{} }
-func (s realScanner) Mask(text string) string             { return content.Mask(text, s.d.PII(text)) }
+func (s realScanner) Mask(text string) string              { return content.Mask(text, s.d.PII(text)) }
 func (s realScanner) MaskFound(text string, _ []*pb.PIIMatch) string {
 	return s.Mask(text)
 }
