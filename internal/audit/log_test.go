@@ -283,7 +283,10 @@ func TestQueueFullFailsClosed(t *testing.T) {
 	if !errors.Is(full, ErrQueueFull) {
 		t.Fatalf("Append on a full queue = %v, want ErrQueueFull", full)
 	}
-	if st := l.Stats(); st.Refused == 0 || st.QueueDepth != 4 {
+	// The stalled writer holds up to MaxBatch records; a writer slow to get
+	// the CPU may not have taken them yet when the refusal came.
+	if st := l.Stats(); st.Refused == 0 || st.Appended != uint64(len(accepted)) ||
+		st.QueueDepth < o.QueueSize-o.MaxBatch || st.QueueDepth > o.QueueSize {
 		t.Errorf("stats = %+v", st)
 	}
 	once.Do(func() { close(release) })
