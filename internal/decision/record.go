@@ -25,7 +25,7 @@ type recordParts struct {
 // the policy says, PII masked.
 func (d *Decider) record(st *state, latency time.Duration) *audit.Record {
 	req, resp := st.req, st.resp
-	var redact []string
+	var redact [][]string
 	if p := st.result.Policy; p != nil {
 		redact = p.Redact
 	}
@@ -108,13 +108,13 @@ var modeNames = [...]string{
 	pb.Mode_MODE_ENFORCE:     "ENFORCE",
 }
 
-// redactArgs replaces each "args.a.b" path with a SHA-256 digest of its
-// value, so equal values still correlate, and masks PII in what remains.
-func (d *Decider) redactArgs(args *structpb.Struct, paths []string) map[string]any {
+// redactArgs masks PII in args and replaces the value at each path (field
+// names, as eval.Policy.Redact holds them) with a SHA-256 digest of it, so
+// equal values still correlate.
+func (d *Decider) redactArgs(args *structpb.Struct, paths [][]string) map[string]any {
 	m := d.mapOf(args)
 	for _, p := range paths {
-		parts := strings.Split(strings.TrimPrefix(p, "args."), ".")
-		redactPath(m, parts)
+		redactPath(m, p)
 	}
 	return m
 }

@@ -157,13 +157,23 @@ func (c *Compiler) Compile(policies []*policy.Policy) (*Set, error) {
 	return set, nil
 }
 
+// splitRedact turns "args.a.b" into ["a", "b"]; the policy package has
+// checked the form.
+func splitRedact(paths []string) [][]string {
+	var out [][]string
+	for _, p := range paths {
+		out = append(out, strings.Split(strings.TrimPrefix(p, "args."), "."))
+	}
+	return out
+}
+
 func (c *Compiler) compilePolicy(src *policy.Policy) (*Policy, error) {
 	p := &Policy{
 		Name:         src.Name,
 		File:         src.File,
 		Mode:         parseMode(src.Mode),
 		Default:      parseEffect(src.Default),
-		Redact:       src.Audit.Redact,
+		Redact:       splitRedact(src.Audit.Redact),
 		ApprovalTTL:  src.Approval.TTL.Duration,
 		SuspendAfter: src.SuspendAfter,
 	}

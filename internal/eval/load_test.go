@@ -29,6 +29,11 @@ func TestLoadErrors(t *testing.T) {
 		{"missing agents", "apiVersion: agentpdp/v1\nkind: AgentPolicy\nname: p\n", []string{"agents is required"}},
 		{"broken YAML", header + "rules: [\n", []string{"policies/p.yaml"}},
 		{"bad mode", header + "mode: loud\n", []string{"mode must be"}},
+		{"redact outside args", header + "audit: {redact: [principal.attributes.email]}\n",
+			[]string{"policies/p.yaml:1", `audit.redact: "principal.attributes.email" must name a field of args`}},
+		{"redact without args.", header + "audit: {redact: [body]}\n", []string{`audit.redact: "body"`}},
+		{"redact with an empty field", header + "audit: {redact: [args.card..number]}\n", []string{`audit.redact: "args.card..number"`}},
+		{"redact of args whole", header + "audit: {redact: [args]}\n", []string{`audit.redact: "args"`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -71,11 +71,13 @@ type agentGlob struct {
 
 // Policy is one compiled AgentPolicy.
 type Policy struct {
-	Name         string
-	File         string
-	Mode         Mode
-	Default      Effect
-	Redact       []string
+	Name    string
+	File    string
+	Mode    Mode
+	Default Effect
+	// Redact holds the audit.redact paths split into field names, "args."
+	// dropped: split once here rather than on every audited decision.
+	Redact       [][]string
 	ApprovalTTL  time.Duration
 	SuspendAfter *policy.SuspendAfter
 

@@ -8,6 +8,8 @@ import (
 var (
 	ruleIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]*$`)
 	varPattern    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	// redactPattern: a field of args, nested fields by dots.
+	redactPattern = regexp.MustCompile(`^args(\.[^.]+)+$`)
 )
 
 // Modes and effects as written in YAML.
@@ -60,6 +62,13 @@ func (p *Policy) validate() error {
 	}
 	if err := p.validateLimits(fail); err != nil {
 		return err
+	}
+	for _, r := range p.Audit.Redact {
+		// Anything else would be silently ignored, leaving in the trail
+		// what the author meant to keep out.
+		if !redactPattern.MatchString(r) {
+			return fail(p.Line, "", "audit.redact: %q must name a field of args, e.g. \"args.body\" or \"args.card.number\"", r)
+		}
 	}
 	if s := p.SuspendAfter; s != nil && (s.Denials <= 0 || s.Window.Duration <= 0) {
 		return fail(p.Line, "", "suspend_after needs denials > 0 and a window")
