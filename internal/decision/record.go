@@ -110,7 +110,8 @@ var modeNames = [...]string{
 
 // redactArgs masks PII in args and replaces the value at each path (field
 // names, as eval.Policy.Redact holds them) with a SHA-256 digest of it, so
-// equal values still correlate.
+// equal values still correlate. The digest is of the masked value: one of
+// a raw card or SSN could be reversed by trying every number.
 func (d *Decider) redactArgs(args *structpb.Struct, paths [][]string) map[string]any {
 	m := d.mapOf(args)
 	for _, p := range paths {

@@ -71,15 +71,15 @@ type agentGlob struct {
 
 // Policy is one compiled AgentPolicy.
 type Policy struct {
-	Name    string
-	File    string
-	Mode    Mode
-	Default Effect
-	// Redact holds the audit.redact paths split into field names, "args."
-	// dropped: split once here rather than on every audited decision.
-	Redact       [][]string
+	Name         string
+	File         string
+	Mode         Mode
+	Default      Effect
 	ApprovalTTL  time.Duration
 	SuspendAfter *policy.SuspendAfter
+	// Redact holds the audit.redact paths split into field names, "args."
+	// dropped: split once here rather than on every audited decision.
+	Redact [][]string
 
 	rules  []*rule
 	limits []*limit
