@@ -319,7 +319,11 @@ func (w *jsonBuf) appendRequest(r *Record) {
 		w.close()
 	}
 	w.str("tool", r.Tool, true)
-	w.anyMap("args", r.Args)
+	if r.Args == nil && r.ArgsFrom != nil {
+		w.protoArgs("args", r.ArgsFrom)
+	} else {
+		w.anyMap("args", r.Args)
+	}
 	if res := r.Resource; res != nil {
 		w.key("resource")
 		w.open()

@@ -54,6 +54,9 @@ func fill(v reflect.Value, path string) {
 			return
 		}
 		for i := range v.NumField() {
+			if v.Type().Field(i).Tag.Get("json") == "-" {
+				continue // not encoded
+			}
 			fill(v.Field(i), path+"."+v.Type().Field(i).Name)
 		}
 	case reflect.Pointer:

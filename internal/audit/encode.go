@@ -130,7 +130,7 @@ func hashHex(b []byte) string {
 // fmt form. Only used when plain encoding failed.
 func sanitizeRecord(r *Record) *Record {
 	c := *r
-	c.Args = sanitizeMap(r.Args)
+	c.Args, c.ArgsFrom = sanitizeMap(r.ArgsMap()), nil
 	if r.Agent != nil {
 		a := *r.Agent
 		a.Attrs = sanitizeMap(a.Attrs)

@@ -53,6 +53,11 @@ type Record struct {
 
 	PrevHash string `json:"prev_hash,omitempty"`
 	Hash     string `json:"hash,omitempty"`
+
+	// ArgsFrom, when set and Args is not, is what the record holds as
+	// args, encoded in Args' place straight from the request (see
+	// ProtoArgs). Not a field of the encoding.
+	ArgsFrom *ProtoArgs `json:"-"`
 }
 
 type Agent struct {
@@ -143,4 +148,13 @@ type Entry struct {
 type Sink interface {
 	Write(ctx context.Context, batch []Entry) error
 	Close(ctx context.Context) error
+}
+
+// ArgsMap returns the record's args as they are encoded: Args, or ArgsFrom
+// converted.
+func (r *Record) ArgsMap() map[string]any {
+	if r.Args != nil {
+		return r.Args
+	}
+	return r.ArgsFrom.Map()
 }

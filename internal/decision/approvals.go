@@ -84,7 +84,8 @@ func (d *Decider) requestApproval(ctx context.Context, st *state) {
 	if d.cfg.Approvals == nil || resp.Decision != pb.Decision_DECISION_REQUIRE_APPROVAL || st.req.GetDryRun() {
 		return
 	}
-	args, _ := structpb.NewStruct(d.redactArgs(st.req.GetArgs(), p.Redact))
+	audited := d.auditArgs(st.req.GetArgs(), p.Redact)
+	args, _ := structpb.NewStruct(audited.Map())
 	a := &pb.Approval{
 		Id: newID(), Status: pb.ApprovalStatus_APPROVAL_STATUS_PENDING,
 		AgentId: st.req.GetAgent().GetId(), PrincipalId: st.req.GetPrincipal().GetId(), Tool: st.req.GetTool(),

@@ -17,6 +17,7 @@ type recordParts struct {
 	rec       audit.Record
 	agent     audit.Agent
 	principal audit.Principal
+	args      audit.ProtoArgs
 	reasons   [2]audit.Reason
 	limits    [2]audit.RateLimit
 }
@@ -30,13 +31,14 @@ func (d *Decider) record(st *state, latency time.Duration) *audit.Record {
 		redact = p.Redact
 	}
 	parts := &recordParts{agent: audit.Agent{ID: req.GetAgent().GetId(), Framework: req.GetAgent().GetFramework(),
-		SessionID: req.GetAgent().GetSessionId(), Attrs: d.mapOf(req.GetAgent().GetAttributes())}}
+		SessionID: req.GetAgent().GetSessionId(), Attrs: d.mapOf(req.GetAgent().GetAttributes())},
+		args: d.auditArgs(req.GetArgs(), redact)}
 	r := &parts.rec
 	*r = audit.Record{
 		Type: audit.TypeDecision, Time: st.now.UTC(), DecisionID: resp.DecisionId,
 		Agent:          &parts.agent,
 		Tool:           req.GetTool(),
-		Args:           d.redactArgs(req.GetArgs(), redact),
+		ArgsFrom:       &parts.args,
 		Decision:       shortDecision(resp.Decision),
 		PolicyDecision: shortDecision(resp.PolicyDecision),
 		Mode:           shortMode(resp.Mode),
@@ -108,74 +110,21 @@ var modeNames = [...]string{
 	pb.Mode_MODE_ENFORCE:     "ENFORCE",
 }
 
-// redactArgs masks PII in args and replaces the value at each path (field
-// names, as eval.Policy.Redact holds them) with a SHA-256 digest of it, so
-// equal values still correlate. The digest is of the masked value: one of
-// a raw card or SSN could be reversed by trying every number.
-func (d *Decider) redactArgs(args *structpb.Struct, paths [][]string) map[string]any {
-	m := d.mapOf(args)
-	for _, p := range paths {
-		redactPath(m, p)
+// auditArgs are args as the trail keeps them: PII masked, then the value
+// at each path (field names, as eval.Policy.Redact holds them) replaced by
+// a SHA-256 digest, so equal values still correlate. The digest is of the
+// masked value: one of a raw card or SSN could be reversed by trying every
+// number.
+func (d *Decider) auditArgs(args *structpb.Struct, redact [][]string) audit.ProtoArgs {
+	p := audit.ProtoArgs{Struct: args, Redact: redact}
+	if d.cfg.Content != nil {
+		p.Mask = d.cfg.Content
 	}
-	return m
+	return p
 }
 
-func redactPath(m map[string]any, parts []string) {
-	v, ok := m[parts[0]]
-	if !ok {
-		return
-	}
-	if len(parts) > 1 {
-		if child, ok := v.(map[string]any); ok {
-			redactPath(child, parts[1:])
-		}
-		return
-	}
-	m[parts[0]] = audit.Digest(v)
-}
-
-// mapOf converts a Struct for the audit record as Struct.AsMap does,
-// masking PII in its strings on the way: one pass, rather than converting
-// and then walking the result again to reassign every entry.
+// mapOf converts a Struct for the audit record, PII masked.
 func (d *Decider) mapOf(s *structpb.Struct) map[string]any {
-	if len(s.GetFields()) == 0 {
-		return nil
-	}
-	return d.fieldsOf(s)
-}
-
-func (d *Decider) fieldsOf(s *structpb.Struct) map[string]any {
-	m := make(map[string]any, len(s.GetFields()))
-	for k, v := range s.GetFields() {
-		m[k] = d.valueOf(v)
-	}
-	return m
-}
-
-func (d *Decider) valueOf(v *structpb.Value) any {
-	switch k := v.GetKind().(type) {
-	case *structpb.Value_StringValue:
-		return d.mask(k.StringValue)
-	case *structpb.Value_NumberValue:
-		return k.NumberValue
-	case *structpb.Value_BoolValue:
-		return k.BoolValue
-	case *structpb.Value_StructValue:
-		return d.fieldsOf(k.StructValue)
-	case *structpb.Value_ListValue:
-		vs := k.ListValue.GetValues()
-		out := make([]any, len(vs))
-		for i, e := range vs {
-			out[i] = d.valueOf(e)
-		}
-		return out
-	}
-	return nil
-}
-
-func (d *Decider) mask(s string) string {
-	if d.cfg.Content == nil {
-		return s
-	}
-	return d.cfg.Content.Mask(s)
+	p := d.auditArgs(s, nil)
+	return p.Map()
 }
