@@ -15,6 +15,7 @@ import (
 	"github.com/agentpdp/agentpdp/examples"
 	pb "github.com/agentpdp/agentpdp/gen/go/agentpdp/v1"
 	"github.com/agentpdp/agentpdp/internal/approval"
+	"github.com/agentpdp/agentpdp/internal/content/contentpb"
 	"github.com/agentpdp/agentpdp/internal/decision"
 	"github.com/agentpdp/agentpdp/internal/eval"
 	"github.com/agentpdp/agentpdp/internal/ratelimit"
@@ -26,7 +27,7 @@ import (
 // morning in New York so business hours hold.
 func serveExamples(t *testing.T) pb.AuthorizationServiceClient {
 	t.Helper()
-	scanner, err := newContentScanner()
+	scanner, err := contentpb.New()
 	if err != nil {
 		t.Fatal(err)
 	}

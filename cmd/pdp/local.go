@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/agentpdp/agentpdp/internal/approval"
+	"github.com/agentpdp/agentpdp/internal/content/contentpb"
 	"github.com/agentpdp/agentpdp/internal/decision"
 	"github.com/agentpdp/agentpdp/internal/eval"
 	"github.com/agentpdp/agentpdp/internal/ratelimit"
@@ -32,7 +33,7 @@ func loadSet(dir string) (*eval.Set, error) {
 	if _, err := os.Stat(dir); err != nil {
 		return nil, err
 	}
-	scanner, err := newContentScanner()
+	scanner, err := contentpb.New()
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +55,7 @@ func newLocalEngine(dir string, now time.Time) (*localEngine, error) {
 // engineFor builds a decider over set with a fresh in-memory limiter and,
 // when now is set, a clock pinned to it.
 func engineFor(set *eval.Set, now time.Time) (*localEngine, error) {
-	scanner, err := newContentScanner()
+	scanner, err := contentpb.New()
 	if err != nil {
 		return nil, err
 	}

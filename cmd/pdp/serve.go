@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agentpdp/agentpdp/examples"
+	"github.com/agentpdp/agentpdp/internal/content/contentpb"
 	"github.com/agentpdp/agentpdp/internal/decision"
 	"github.com/agentpdp/agentpdp/internal/eval"
 	"github.com/agentpdp/agentpdp/internal/gctune"
@@ -171,7 +172,7 @@ func buildApp(ctx context.Context, o *serveOptions, log *slog.Logger) (a *app, e
 	if err != nil {
 		return a, err
 	}
-	scanner, err := newContentScanner()
+	scanner, err := contentpb.New()
 	if err != nil {
 		return a, err
 	}
@@ -211,7 +212,7 @@ func buildApp(ctx context.Context, o *serveOptions, log *slog.Logger) (a *app, e
 
 // openPolicies compiles the policy directory (or the embedded examples) and
 // counts every reload in the metrics.
-func openPolicies(o *serveOptions, scanner *contentScanner, metrics *telemetry.Metrics, log *slog.Logger) (*policystore.Store, error) {
+func openPolicies(o *serveOptions, scanner *contentpb.Scanner, metrics *telemetry.Metrics, log *slog.Logger) (*policystore.Store, error) {
 	compiler, err := eval.NewCompiler(eval.Options{Content: scanner})
 	if err != nil {
 		return nil, err

@@ -3,8 +3,10 @@
 package content
 
 import (
+	"cmp"
 	_ "embed"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -181,6 +183,15 @@ func (d *Detector) PII(text string) []PIIMatch {
 	return detectPII(text, nil)
 }
 
+// MaskPII is Mask(text, d.PII(text)) allocating only the result, and
+// nothing when text holds no PII: the audit trail masks every string of
+// every decision's arguments.
+func (d *Detector) MaskPII(text string) string {
+	scanned, _ := truncate(text)
+	var buf [16]PIIMatch
+	return Mask(text, detectPII(scanned, buf[:0]))
+}
+
 // Scan runs both detectors on text.
 func (d *Detector) Scan(text string) Scan {
 	text, truncated := truncate(text)
@@ -220,8 +231,12 @@ func Mask(text string, ms []PIIMatch) string {
 	if len(ms) == 0 {
 		return text
 	}
-	sorted := append([]PIIMatch(nil), ms...)
-	sort.SliceStable(sorted, func(a, b int) bool { return sorted[a].Start < sorted[b].Start })
+	byStart := func(a, b PIIMatch) int { return cmp.Compare(a.Start, b.Start) }
+	sorted := ms
+	if !slices.IsSortedFunc(ms, byStart) { // what PII returns is sorted: no copy
+		sorted = slices.Clone(ms)
+		slices.SortStableFunc(sorted, byStart)
+	}
 	var b strings.Builder
 	b.Grow(len(text))
 	pos := 0

@@ -1036,5 +1036,18 @@ func better(a, b PIIMatch) bool {
 
 // maskLabel returns "[KIND]" for a kind.
 func maskLabel(kind string) string {
+	if l, ok := maskLabels[kind]; ok {
+		return l
+	}
 	return "[" + strings.ToUpper(kind) + "]"
 }
+
+// maskLabels holds the labels of the kinds the detector reports, so masking
+// does not build one per match.
+var maskLabels = func() map[string]string {
+	m := map[string]string{}
+	for k := range kindPriority { // every kind
+		m[k] = "[" + strings.ToUpper(k) + "]"
+	}
+	return m
+}()

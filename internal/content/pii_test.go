@@ -161,7 +161,23 @@ func TestMask(t *testing.T) {
 			if got := Mask(tc.text, ms); got != tc.want {
 				t.Errorf("Mask = %q, want %q", got, tc.want)
 			}
+			if tc.ms == nil {
+				if got := d.MaskPII(tc.text); got != tc.want {
+					t.Errorf("MaskPII = %q, want %q", got, tc.want)
+				}
+			}
 		})
+	}
+}
+
+// TestMaskPIIAllocatesOnlyTheResult: the trail masks every string argument
+// of every decision.
+func TestMaskPIIAllocatesOnlyTheResult(t *testing.T) {
+	d := newDetector(t)
+	for text, want := range map[string]float64{"Thanks for the invoice": 0, "alice@customer.com": 1, "a@b.io and 4111 1111 1111 1111": 1} {
+		if n := testing.AllocsPerRun(100, func() { d.MaskPII(text) }); n != want {
+			t.Errorf("MaskPII(%q): %v allocations, want %v", text, n, want)
+		}
 	}
 }
 

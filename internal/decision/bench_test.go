@@ -13,6 +13,7 @@ import (
 
 	pb "github.com/agentpdp/agentpdp/gen/go/agentpdp/v1"
 	"github.com/agentpdp/agentpdp/internal/audit"
+	"github.com/agentpdp/agentpdp/internal/content/contentpb"
 	"github.com/agentpdp/agentpdp/internal/eval"
 	"github.com/agentpdp/agentpdp/internal/gctune"
 	"github.com/agentpdp/agentpdp/internal/ratelimit"
@@ -34,14 +35,20 @@ func BenchmarkDecideAudit(b *testing.B) {
 }
 
 func benchDecide(b *testing.B, withAudit bool) {
-	gctune.Apply() // as pdp serve does
-	c, _ := eval.NewCompiler(eval.Options{})
+	// As pdp serve: its GC setting, and the content detectors, with which
+	// the trail masks PII in args.
+	gctune.Apply()
+	scanner, err := contentpb.New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, _ := eval.NewCompiler(eval.Options{Content: scanner})
 	set, err := c.LoadFS(os.DirFS("../../examples/policies"), "examples/policies")
 	if err != nil {
 		b.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cfg := Config{Policies: fixed{set}, Logger: log, Now: func() time.Time { return now },
+	cfg := Config{Policies: fixed{set}, Logger: log, Content: scanner, Now: func() time.Time { return now },
 		Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{Clock: func() time.Time { return now }, SweepInterval: -1})}
 	if withAudit {
 		trail, err := audit.Open(audit.Options{Dir: b.TempDir(), ChainID: "bench", Logger: log})

@@ -24,6 +24,7 @@ import (
 
 	pb "github.com/agentpdp/agentpdp/gen/go/agentpdp/v1"
 	"github.com/agentpdp/agentpdp/internal/audit"
+	"github.com/agentpdp/agentpdp/internal/content/contentpb"
 	"github.com/agentpdp/agentpdp/internal/decision"
 	"github.com/agentpdp/agentpdp/internal/eval"
 	"github.com/agentpdp/agentpdp/internal/gctune"
@@ -123,14 +124,18 @@ func authorizeCall(client pb.AuthorizationServiceClient) func(i int) error {
 // startBenchServer serves Authorize as set up by s on a loopback listener
 // until the benchmark ends, and returns a client for it and its limiter.
 func startBenchServer(b *testing.B, s benchSetup, redisURL string) (pb.AuthorizationServiceClient, ratelimit.Limiter) {
-	c, _ := eval.NewCompiler(eval.Options{})
+	scanner, err := contentpb.New() // as pdp serve: the trail masks PII in args
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, _ := eval.NewCompiler(eval.Options{Content: scanner})
 	set, err := c.LoadFS(os.DirFS("../../examples/policies"), "examples/policies")
 	if err != nil {
 		b.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg := decision.Config{Policies: fixedSet{set}, Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{}), Logger: log,
-		Now: func() time.Time { return time.Date(2026, 11, 24, 15, 0, 0, 0, time.UTC) }}
+		Content: scanner, Now: func() time.Time { return time.Date(2026, 11, 24, 15, 0, 0, 0, time.UTC) }}
 	if redisURL != "" {
 		rc, err := redisconn.Open(context.Background(), redisURL, redisconn.Options{})
 		if err != nil {

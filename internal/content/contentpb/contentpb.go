@@ -1,4 +1,7 @@
-package main
+// Package contentpb puts the content detectors behind what the CEL
+// functions (eval.ContentScanner), the decision (decision.Scanner) and the
+// ScanContent RPC need, in the API's messages.
+package contentpb
 
 import (
 	"fmt"
@@ -7,24 +10,24 @@ import (
 	"github.com/agentpdp/agentpdp/internal/content"
 )
 
-// contentScanner adapts the content detectors to what the CEL functions
-// (eval.ContentScanner) and the decision layer (decision.Scanner) need.
-type contentScanner struct{ d *content.Detector }
+// Scanner is the content detectors, loaded once; safe for concurrent use.
+type Scanner struct{ d *content.Detector }
 
-func newContentScanner() (*contentScanner, error) {
+// New loads the detectors.
+func New() (*Scanner, error) {
 	d, err := content.New()
 	if err != nil {
 		return nil, fmt.Errorf("content detectors: %w", err)
 	}
-	return &contentScanner{d: d}, nil
+	return &Scanner{d: d}, nil
 }
 
-func (c *contentScanner) InjectionScore(text string) float64 {
+func (c *Scanner) InjectionScore(text string) float64 {
 	score, _, _ := c.d.Injection(text)
 	return score
 }
 
-func (c *contentScanner) PIIKinds(text string) []string {
+func (c *Scanner) PIIKinds(text string) []string {
 	kinds := content.PIIKinds(c.d.PII(text))
 	if kinds == nil {
 		return []string{}
@@ -32,15 +35,15 @@ func (c *contentScanner) PIIKinds(text string) []string {
 	return kinds
 }
 
-func (c *contentScanner) ScanText(text string) *pb.ContentScan {
+func (c *Scanner) ScanText(text string) *pb.ContentScan {
 	return scanPB(c.d.Scan(text))
 }
 
-func (c *contentScanner) Mask(text string) string {
-	return content.Mask(text, c.d.PII(text))
+func (c *Scanner) Mask(text string) string {
+	return c.d.MaskPII(text)
 }
 
-func (c *contentScanner) MaskFound(text string, pii []*pb.PIIMatch) string {
+func (c *Scanner) MaskFound(text string, pii []*pb.PIIMatch) string {
 	ms := make([]content.PIIMatch, len(pii))
 	for i, m := range pii {
 		ms[i] = content.PIIMatch{Kind: m.Kind, Start: int(m.Start), End: int(m.End)}
