@@ -188,7 +188,7 @@ func (d *Detector) PII(text string) []PIIMatch {
 // every decision's arguments.
 func (d *Detector) MaskPII(text string) string {
 	scanned, _ := truncate(text)
-	var buf [16]PIIMatch
+	var buf [4]PIIMatch
 	return Mask(text, detectPII(scanned, buf[:0]))
 }
 

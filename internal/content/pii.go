@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/agentpdp/agentpdp/internal/content/swar"
 )
@@ -47,13 +48,18 @@ var kindPriority = map[string]int{
 	KindAPIKey:      4,
 }
 
+var scratchPool = sync.Pool{New: func() any { return new([64]PIIMatch) }}
+
 // detectPII appends the PII found in s to dst, sorted by start, without
 // overlaps. Every scanner is a single forward pass with bounded look-around,
 // so the whole is linear in len(s).
 func detectPII(s string, dst []PIIMatch) []PIIMatch {
-	// The scanners collect into a buffer on the stack (while it lasts), so
-	// that only the result is allocated.
-	var buf [64]PIIMatch
+	// The scanners collect into a pooled buffer (while it lasts), so that
+	// only the result is allocated. Not one on the stack: that frame made
+	// the handler goroutines grpc-go starts under load outgrow their first
+	// stack here, and copying a stack cost more than the scan.
+	buf := scratchPool.Get().(*[64]PIIMatch)
+	defer scratchPool.Put(buf)
 	ms := scanPrivateKeys(s, buf[:0])
 	ms = scanWordRuns(s, ms)
 	ms = scanEmails(s, ms)
