@@ -130,6 +130,12 @@ func (w *jsonBuf) appendMap(m map[string]any) {
 		w.b = append(w.b, "null"...)
 		return
 	}
+	appendObject(w, m, func(_ string, v any) { w.appendAny(v) })
+}
+
+// appendObject writes m as a JSON object with sorted keys, as encoding/json
+// does, each value by value.
+func appendObject[V any](w *jsonBuf, m map[string]V, value func(k string, v V)) {
 	var small [16]string // most maps are small: sort their keys without allocating
 	keys := small[:0]
 	for k := range m {
@@ -138,12 +144,10 @@ func (w *jsonBuf) appendMap(m map[string]any) {
 	slices.Sort(keys)
 	w.b = append(w.b, '{')
 	for i, k := range keys {
-		if i > 0 {
-			w.b = append(w.b, ',')
-		}
+		w.comma(i)
 		w.b = appendJSONString(w.b, k)
 		w.b = append(w.b, ':')
-		w.appendAny(m[k])
+		value(k, m[k])
 	}
 	w.b = append(w.b, '}')
 }
@@ -408,19 +412,7 @@ func (w *jsonBuf) appendReason(rs *Reason) {
 	w.str("message", rs.Message, true)
 	if len(rs.Tags) > 0 {
 		w.key("tags")
-		keys := make([]string, 0, len(rs.Tags))
-		for k := range rs.Tags {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		w.b = append(w.b, '{')
-		for i, k := range keys {
-			w.comma(i)
-			w.b = appendJSONString(w.b, k)
-			w.b = append(w.b, ':')
-			w.b = appendJSONString(w.b, rs.Tags[k])
-		}
-		w.b = append(w.b, '}')
+		appendObject(w, rs.Tags, func(_, v string) { w.b = appendJSONString(w.b, v) })
 	}
 	w.close()
 }

@@ -105,18 +105,7 @@ func (w *jsonBuf) protoArgs(key string, p *ProtoArgs) {
 // appendStruct writes s, which lies depth fields below args; paths are the
 // redact paths that lead to it.
 func (w *jsonBuf) appendStruct(p *ProtoArgs, s *structpb.Struct, paths [][]string, depth int) {
-	var small [16]string
-	keys := small[:0]
-	for k := range s.GetFields() {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	w.b = append(w.b, '{')
-	for i, k := range keys {
-		w.comma(i)
-		w.b = appendJSONString(w.b, k)
-		w.b = append(w.b, ':')
-		v := s.GetFields()[k]
+	appendObject(w, s.GetFields(), func(k string, v *structpb.Value) {
 		redact, through := redaction(paths, depth, k)
 		switch {
 		case redact:
@@ -126,8 +115,7 @@ func (w *jsonBuf) appendStruct(p *ProtoArgs, s *structpb.Struct, paths [][]strin
 		default:
 			w.appendValue(p, v)
 		}
-	}
-	w.b = append(w.b, '}')
+	})
 }
 
 // redaction reports whether one of paths ends at field k, and which of
