@@ -12,14 +12,12 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/structpb"
 
-	"github.com/agentpdp/agentpdp/examples"
 	pb "github.com/agentpdp/agentpdp/gen/go/agentpdp/v1"
 	"github.com/agentpdp/agentpdp/internal/approval"
-	"github.com/agentpdp/agentpdp/internal/content/contentpb"
 	"github.com/agentpdp/agentpdp/internal/decision"
-	"github.com/agentpdp/agentpdp/internal/eval"
 	"github.com/agentpdp/agentpdp/internal/ratelimit"
 	"github.com/agentpdp/agentpdp/internal/server"
+	"github.com/agentpdp/agentpdp/internal/testutil/examplepolicies"
 )
 
 // serveExamples serves the example policies with the real content
@@ -27,18 +25,7 @@ import (
 // morning in New York so business hours hold.
 func serveExamples(t *testing.T) pb.AuthorizationServiceClient {
 	t.Helper()
-	scanner, err := contentpb.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := eval.NewCompiler(eval.Options{Content: scanner})
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := c.LoadFS(examples.Policies(), "examples")
-	if err != nil {
-		t.Fatal(err)
-	}
+	set, scanner := examplepolicies.Load(t)
 	now := time.Date(2026, 11, 24, 15, 0, 0, 0, time.UTC)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	d, err := decision.New(decision.Config{Policies: fixedSet{set}, Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{}),

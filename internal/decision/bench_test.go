@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -13,11 +12,10 @@ import (
 
 	pb "github.com/agentpdp/agentpdp/gen/go/agentpdp/v1"
 	"github.com/agentpdp/agentpdp/internal/audit"
-	"github.com/agentpdp/agentpdp/internal/content/contentpb"
-	"github.com/agentpdp/agentpdp/internal/eval"
 	"github.com/agentpdp/agentpdp/internal/gctune"
 	"github.com/agentpdp/agentpdp/internal/ratelimit"
 	"github.com/agentpdp/agentpdp/internal/testutil/cputime"
+	"github.com/agentpdp/agentpdp/internal/testutil/examplepolicies"
 )
 
 // BenchmarkDecideAudit is one allowed gmail.send decision against the example
@@ -35,18 +33,8 @@ func BenchmarkDecideAudit(b *testing.B) {
 }
 
 func benchDecide(b *testing.B, withAudit bool) {
-	// As pdp serve: its GC setting, and the content detectors, with which
-	// the trail masks PII in args.
-	gctune.Apply()
-	scanner, err := contentpb.New()
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, _ := eval.NewCompiler(eval.Options{Content: scanner})
-	set, err := c.LoadFS(os.DirFS("../../examples/policies"), "examples/policies")
-	if err != nil {
-		b.Fatal(err)
-	}
+	gctune.Apply() // as pdp serve does
+	set, scanner := examplepolicies.Load(b)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg := Config{Policies: fixed{set}, Logger: log, Content: scanner, Now: func() time.Time { return now },
 		Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{Clock: func() time.Time { return now }, SweepInterval: -1})}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,14 +23,13 @@ import (
 
 	pb "github.com/agentpdp/agentpdp/gen/go/agentpdp/v1"
 	"github.com/agentpdp/agentpdp/internal/audit"
-	"github.com/agentpdp/agentpdp/internal/content/contentpb"
 	"github.com/agentpdp/agentpdp/internal/decision"
-	"github.com/agentpdp/agentpdp/internal/eval"
 	"github.com/agentpdp/agentpdp/internal/gctune"
 	"github.com/agentpdp/agentpdp/internal/ratelimit"
 	"github.com/agentpdp/agentpdp/internal/redisconn"
 	"github.com/agentpdp/agentpdp/internal/telemetry"
 	"github.com/agentpdp/agentpdp/internal/testutil/cputime"
+	"github.com/agentpdp/agentpdp/internal/testutil/examplepolicies"
 	"github.com/agentpdp/agentpdp/internal/testutil/interleave"
 	"github.com/agentpdp/agentpdp/internal/testutil/redisserver"
 )
@@ -124,15 +122,7 @@ func authorizeCall(client pb.AuthorizationServiceClient) func(i int) error {
 // startBenchServer serves Authorize as set up by s on a loopback listener
 // until the benchmark ends, and returns a client for it and its limiter.
 func startBenchServer(b *testing.B, s benchSetup, redisURL string) (pb.AuthorizationServiceClient, ratelimit.Limiter) {
-	scanner, err := contentpb.New() // as pdp serve: the trail masks PII in args
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, _ := eval.NewCompiler(eval.Options{Content: scanner})
-	set, err := c.LoadFS(os.DirFS("../../examples/policies"), "examples/policies")
-	if err != nil {
-		b.Fatal(err)
-	}
+	set, scanner := examplepolicies.Load(b)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg := decision.Config{Policies: fixedSet{set}, Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{}), Logger: log,
 		Content: scanner, Now: func() time.Time { return time.Date(2026, 11, 24, 15, 0, 0, 0, time.UTC) }}
@@ -167,6 +157,7 @@ func startBenchServer(b *testing.B, s benchSetup, redisURL string) (pb.Authoriza
 		b.Cleanup(func() { mp.Shutdown(context.Background()) })
 		tel := &telemetry.Telemetry{Tracer: tp, Meter: mp, Propagator: propagation.TraceContext{}}
 		cfg.Tracer = tp.Tracer("bench")
+		var err error
 		if cfg.Metrics, err = telemetry.NewMetrics(mp, telemetry.Gauges{}); err != nil {
 			b.Fatal(err)
 		}
