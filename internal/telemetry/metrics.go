@@ -17,10 +17,21 @@ type Metrics struct {
 	latency     metric.Float64Histogram
 	rateLimited metric.Int64Counter
 	reloads     metric.Int64Counter
-	// sets caches attribute sets: building and sorting one per decision was
-	// a third of what metrics cost. Labels are bounded, so the cache is too.
-	sets    sync.Map // labelKey -> decisionAttrs
-	limited sync.Map // limitKey -> metric.MeasurementOption
+	sets        setCache[labelKey, decisionAttrs]
+	limited     setCache[limitKey, metric.MeasurementOption]
+}
+
+// setCache holds attribute sets by their label values: building and
+// sorting one per measurement was a third of what metrics cost. Label
+// values are bounded (policy ids, enums, method names), so the cache is too.
+type setCache[K comparable, V any] struct{ m sync.Map }
+
+func (c *setCache[K, V]) get(k K, build func() V) V {
+	if v, ok := c.m.Load(k); ok {
+		return v.(V)
+	}
+	v, _ := c.m.LoadOrStore(k, build())
+	return v.(V)
 }
 
 type limitKey struct{ policy, limit string }
@@ -74,17 +85,14 @@ func (m *Metrics) Decided(ctx context.Context, decision, policyDecision, mode, a
 	if m == nil {
 		return
 	}
-	k := labelKey{decision, policyDecision, mode, agent, tool}
-	v, ok := m.sets.Load(k)
-	if !ok {
-		v, _ = m.sets.LoadOrStore(k, decisionAttrs{
+	attrs := m.sets.get(labelKey{decision, policyDecision, mode, agent, tool}, func() decisionAttrs {
+		return decisionAttrs{
 			all: metric.WithAttributeSet(attribute.NewSet(attribute.String("decision", decision),
 				attribute.String("policy_decision", policyDecision), attribute.String("mode", mode),
 				attribute.String("agent", agent), attribute.String("tool", tool))),
 			decision: metric.WithAttributeSet(attribute.NewSet(attribute.String("decision", decision))),
-		})
-	}
-	attrs := v.(decisionAttrs)
+		}
+	})
 	m.decisions.Add(ctx, 1, attrs.all)
 	m.latency.Record(ctx, seconds, attrs.decision)
 }
@@ -94,14 +102,10 @@ func (m *Metrics) RateLimited(ctx context.Context, policy, limit string) {
 	if m == nil {
 		return
 	}
-	k := limitKey{policy, limit}
-	v, ok := m.limited.Load(k)
-	if !ok {
-		// Policy and limit ids come from loaded policies: bounded.
-		v, _ = m.limited.LoadOrStore(k, metric.WithAttributeSet(attribute.NewSet(
-			attribute.String("policy", policy), attribute.String("limit", limit))))
-	}
-	m.rateLimited.Add(ctx, 1, v.(metric.MeasurementOption))
+	attrs := m.limited.get(limitKey{policy, limit}, func() metric.MeasurementOption {
+		return metric.WithAttributeSet(attribute.NewSet(attribute.String("policy", policy), attribute.String("limit", limit)))
+	})
+	m.rateLimited.Add(ctx, 1, attrs)
 }
 
 // Reloaded counts a policy reload.

@@ -3,7 +3,6 @@ package telemetry
 import (
 	"context"
 	"strings"
-	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -22,7 +21,7 @@ import (
 // per decision. Here a set is built once per method and status code.
 type rpcMetrics struct {
 	duration metric.Float64Histogram
-	sets     sync.Map // rpcKey -> metric.MeasurementOption
+	sets     setCache[rpcKey, metric.MeasurementOption]
 }
 
 type rpcKey struct {
@@ -60,19 +59,15 @@ func (m *rpcMetrics) HandleRPC(ctx context.Context, s stats.RPCStats) {
 }
 
 func (m *rpcMetrics) attrs(k rpcKey) metric.MeasurementOption {
-	if v, ok := m.sets.Load(k); ok {
-		return v.(metric.MeasurementOption)
-	}
-	kv := []attribute.KeyValue{
-		attribute.String("rpc.method", k.method),
-		attribute.String("rpc.system.name", "grpc"),
-		attribute.String("rpc.response.status_code", rpccode.Code(k.code).String()),
-	}
-	if serverFault(k.code) {
-		kv = append(kv, attribute.String("error.type", rpccode.Code(k.code).String()))
-	}
-	v, _ := m.sets.LoadOrStore(k, metric.WithAttributeSet(attribute.NewSet(kv...)))
-	return v.(metric.MeasurementOption)
+	return m.sets.get(k, func() metric.MeasurementOption {
+		code := rpccode.Code(k.code).String()
+		kv := []attribute.KeyValue{attribute.String("rpc.method", k.method),
+			attribute.String("rpc.system.name", "grpc"), attribute.String("rpc.response.status_code", code)}
+		if serverFault(k.code) {
+			kv = append(kv, attribute.String("error.type", code))
+		}
+		return metric.WithAttributeSet(attribute.NewSet(kv...))
+	})
 }
 
 // serverFault is the semantic conventions' list of codes that are the
