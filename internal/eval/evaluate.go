@@ -276,11 +276,3 @@ func (a *activation) object(k objectKind) *objectVal {
 	a.objects[k] = objectVal{kind: k, req: a.req, adapter: a.adapter}
 	return &a.objects[k]
 }
-
-func orDefault[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
-}

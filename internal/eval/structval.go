@@ -28,7 +28,11 @@ var _ traits.Mapper = (*structVal)(nil)
 
 func (m *structVal) asMap() traits.Mapper {
 	if m.whole == nil {
-		m.whole = m.adapter.NativeToValue(orDefault(m.s, emptyArgs)).(traits.Mapper)
+		s := m.s
+		if s == nil {
+			s = emptyArgs
+		}
+		m.whole = m.adapter.NativeToValue(s).(traits.Mapper)
 	}
 	return m.whole
 }
