@@ -48,11 +48,17 @@ func Validate(req *pb.AuthorizeRequest) error {
 			return &InvalidError{id.field, "invalid UTF-8"}
 		}
 	}
-	if n := proto.Size(req.GetArgs()); n > MaxArgsBytes {
-		return &InvalidError{"args", fmt.Sprintf("%d bytes, over the %d-byte limit", n, MaxArgsBytes)}
+	bound, deep := walk(req.GetArgs(), MaxArgsDepth)
+	// The exact size costs a second walk through protobuf's sizer, so it is
+	// computed only when the cheap bound does not clear the limit (a walk
+	// stopped by depth has a partial bound).
+	if bound > MaxArgsBytes || deep {
+		if n := proto.Size(req.GetArgs()); n > MaxArgsBytes {
+			return &InvalidError{"args", fmt.Sprintf("%d bytes, over the %d-byte limit", n, MaxArgsBytes)}
+		}
 	}
-	if err := checkDepth("args", req.GetArgs(), MaxArgsDepth); err != nil {
-		return err
+	if deep {
+		return tooDeep("args", MaxArgsDepth)
 	}
 	for _, f := range []struct {
 		name string
@@ -83,33 +89,63 @@ func validateInputs(inputs []*pb.Input) error {
 	return nil
 }
 
-// checkDepth refuses structures nested deeper than max, iteratively so a
-// hostile request cannot exhaust the stack here either.
+// checkDepth refuses structures nested deeper than max.
 func checkDepth(field string, s *structpb.Struct, max int) error {
+	if _, deep := walk(s, max); deep {
+		return tooDeep(field, max)
+	}
+	return nil
+}
+
+func tooDeep(field string, max int) error {
+	return &InvalidError{field, fmt.Sprintf("nested deeper than %d levels", max)}
+}
+
+// nodeOverhead bounds the wire bytes a Struct value costs besides its key and
+// string payload: the map entry's tag and length, the key's tag and length,
+// the value's tag and length, the kind's tag and its fixed payload (8 bytes
+// for a number, a length for a string, struct or list), lengths at most 5
+// bytes each.
+const nodeOverhead = 1 + 5 + 1 + 5 + 1 + 5 + 1 + 8
+
+// walk reports whether s nests values deeper than max (s itself is level 1)
+// and an upper bound of its encoded size, iteratively so a hostile request
+// cannot exhaust the stack. It stops at the first level too deep; the bound
+// is then partial.
+func walk(s *structpb.Struct, max int) (bound int, deep bool) {
 	if s == nil {
-		return nil
+		return 0, false
 	}
 	type item struct {
-		v     *structpb.Value
+		s     *structpb.Struct
+		l     *structpb.ListValue
 		depth int
 	}
-	stack := []item{{structpb.NewStructValue(s), 1}}
+	stack := []item{{s: s, depth: 1}}
 	for len(stack) > 0 {
 		it := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		if it.depth > max {
-			return &InvalidError{field, fmt.Sprintf("nested deeper than %d levels", max)}
+		visit := func(key string, v *structpb.Value) {
+			deep = deep || it.depth+1 > max
+			bound += nodeOverhead + len(key)
+			switch k := v.GetKind().(type) {
+			case *structpb.Value_StringValue:
+				bound += len(k.StringValue)
+			case *structpb.Value_StructValue:
+				stack = append(stack, item{s: k.StructValue, depth: it.depth + 1})
+			case *structpb.Value_ListValue:
+				stack = append(stack, item{l: k.ListValue, depth: it.depth + 1})
+			}
 		}
-		switch k := it.v.GetKind().(type) {
-		case *structpb.Value_StructValue:
-			for _, v := range k.StructValue.GetFields() {
-				stack = append(stack, item{v, it.depth + 1})
-			}
-		case *structpb.Value_ListValue:
-			for _, v := range k.ListValue.GetValues() {
-				stack = append(stack, item{v, it.depth + 1})
-			}
+		for k, v := range it.s.GetFields() {
+			visit(k, v)
+		}
+		for _, v := range it.l.GetValues() {
+			visit("", v)
+		}
+		if deep {
+			return bound, true
 		}
 	}
-	return nil
+	return bound, false
 }
