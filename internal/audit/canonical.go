@@ -3,7 +3,6 @@ package audit
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"math"
 	"reflect"
 	"slices"
@@ -108,15 +107,21 @@ func (w *jsonBuf) appendTime(t time.Time) {
 	b := w.b
 	switch {
 	case b[n0+4] != '-':
-		w.fail(errors.New("json: Time.MarshalJSON: year outside of range [0,9999]"))
+		w.fail(timeRangeError("json: Time.MarshalJSON: year outside of range [0,9999]"))
 	case b[len(b)-1] != 'Z':
 		c := b[len(b)-len("Z07:00")]
 		if ('0' <= c && c <= '9') || 10*(b[len(b)-5]-'0')+(b[len(b)-4]-'0') >= 24 {
-			w.fail(errors.New("json: Time.MarshalJSON: timezone hour outside of range [0,23]"))
+			w.fail(timeRangeError("json: Time.MarshalJSON: timezone hour outside of range [0,23]"))
 		}
 	}
 	w.b = append(w.b, '"')
 }
+
+// timeRangeError is encoding/json's refusal of a time RFC 3339 cannot
+// write; sanitizeRecord clamps such times.
+type timeRangeError string
+
+func (e timeRangeError) Error() string { return string(e) }
 
 func (w *jsonBuf) fail(err error) {
 	if w.err == nil {

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
+	"time"
 )
 
 // The hash is spliced in as the last member of the JSON object, so a
@@ -45,10 +47,11 @@ func (e *encoder) body(r *Record) ([]byte, error) {
 }
 
 // prepare encodes r without its chain fields (ChainID, Seq, PrevHash and
-// Hash must be zero). A record whose free-form maps cannot be encoded (NaN
-// or ±Inf numbers arrive through protobuf Struct) is sanitised rather than
-// refused, so a caller cannot keep a decision out of the trail, or make it
-// fail, by sending unencodable arguments. It returns the record as encoded.
+// Hash must be zero). A record that cannot be encoded as it is (NaN or ±Inf
+// numbers arrive through protobuf Struct; a policy's absurd window puts a
+// rate limit's reset past year 9999) is sanitised rather than refused, so a
+// caller cannot keep a decision out of the trail, or make it fail, by
+// sending unencodable arguments. It returns the record as encoded.
 func (e *encoder) prepare(r *Record) (*Record, error) {
 	_, err := e.body(r)
 	if err == nil {
@@ -56,7 +59,8 @@ func (e *encoder) prepare(r *Record) (*Record, error) {
 	}
 	var unsupported *json.UnsupportedValueError
 	var unsupportedType *json.UnsupportedTypeError
-	if !errors.As(err, &unsupported) && !errors.As(err, &unsupportedType) {
+	var badTime timeRangeError
+	if !errors.As(err, &unsupported) && !errors.As(err, &unsupportedType) && !errors.As(err, &badTime) {
 		return r, fmt.Errorf("encode record: %w", err)
 	}
 	r = sanitizeRecord(r)
@@ -127,9 +131,22 @@ func hashHex(b []byte) string {
 
 // sanitizeRecord returns a shallow copy of r whose free-form values are
 // JSON-encodable: non-finite floats become strings, unknown types their
-// fmt form. Only used when plain encoding failed.
+// fmt form, times outside years 0–9999 the nearest time inside, in UTC.
+// Only used when plain encoding failed.
 func sanitizeRecord(r *Record) *Record {
 	c := *r
+	c.Time = sanitizeTime(r.Time)
+	if len(r.RateLimits) > 0 {
+		c.RateLimits = slices.Clone(r.RateLimits)
+		for i := range c.RateLimits {
+			c.RateLimits[i].Reset = sanitizeTime(c.RateLimits[i].Reset)
+		}
+	}
+	if r.Suspension != nil {
+		su := *r.Suspension
+		su.ExpiresAt = sanitizeTime(su.ExpiresAt)
+		c.Suspension = &su
+	}
 	c.Args, c.ArgsFrom = sanitizeMap(r.ArgsMap()), nil
 	if r.Agent != nil {
 		a := *r.Agent
@@ -159,6 +176,27 @@ func sanitizeRecord(r *Record) *Record {
 		c.Content = &ct
 	}
 	return &c
+}
+
+var (
+	minTime = time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
+)
+
+// sanitizeTime keeps t when RFC 3339 can write it, and otherwise moves it
+// to UTC (zones of ±24 h or more cannot be written) clamped to years 0–9999.
+func sanitizeTime(t time.Time) time.Time {
+	_, off := t.Zone()
+	if y := t.Year(); y >= 0 && y <= 9999 && off > -24*3600 && off < 24*3600 {
+		return t
+	}
+	switch t = t.UTC(); {
+	case t.Before(minTime):
+		return minTime
+	case t.After(maxTime):
+		return maxTime
+	}
+	return t
 }
 
 func sanitizeMap(m map[string]any) map[string]any {

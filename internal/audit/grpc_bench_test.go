@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/agentpdp/agentpdp/internal/testutil/cputime"
 	"github.com/agentpdp/agentpdp/internal/testutil/interleave"
@@ -115,12 +116,14 @@ func BenchmarkAuthorizeInterleaved(b *testing.B) {
 	req := &agentpdpv1.AuthorizeRequest{Agent: &agentpdpv1.Agent{Id: "email-agent"}, Tool: "gmail.send", Args: args}
 	modes := []Durability{"none", "record", Async, Durable}
 	clients := map[Durability]agentpdpv1.AuthorizationServiceClient{}
+	logs := map[Durability]*Log{}
 	for _, m := range modes {
 		stub := &authzStub{build: m != "none"}
 		if m == Async || m == Durable {
 			o := testOptions(b.TempDir())
 			o.Durability = m
 			stub.log = openLog(b, o)
+			logs[m] = stub.log
 			defer closeLog(b, stub.log)
 		}
 		clients[m] = serveAuthz(b, stub)
@@ -129,6 +132,10 @@ func BenchmarkAuthorizeInterleaved(b *testing.B) {
 	totals := interleave.Run(b, len(modes), 32, 20, func(v int) error {
 		_, err := clients[modes[v]].Authorize(ctx, req)
 		return err
+	}, func(v int) {
+		for l := logs[modes[v]]; l != nil && !l.Drained(); {
+			time.Sleep(100 * time.Microsecond)
+		}
 	})
 	for v, m := range modes {
 		b.ReportMetric(totals[v].CPUPerCall(), string(m)+"-cpu-µs/op")

@@ -173,7 +173,8 @@ func orDefault[T int | int64 | time.Duration](v, d T) T {
 // pending is one queued request to the writer.
 type pending struct {
 	rec *Record
-	// enc holds rec's body without chain fields; the writer recycles it.
+	// enc holds rec's body without chain fields (nil until encoded); the
+	// writer recycles it.
 	enc *encoder
 	// done receives the outcome once the record is fsynced (durable mode and
 	// Sync barriers); nil in async mode.
@@ -236,9 +237,9 @@ func Open(opts Options) (*Log, error) {
 // ChainID is the chain this log appends to.
 func (l *Log) ChainID() string { return l.opts.ChainID }
 
-// Append adds r to the trail. It encodes a copy of r before returning, so
-// the caller keeps r (what r points to is shared with the sinks' copy of the
-// record, so it must not change afterwards).
+// Append adds r to the trail. It queues a shallow copy of r, so the caller
+// keeps r, but what r points to must not change afterwards: the writer
+// encodes it later in async mode, and the sinks get it.
 // In async mode it returns once queued; in durable mode once the record is
 // fsynced, and then r's ChainID, Seq, PrevHash, Hash and Time are filled in.
 // Any error means the record may not be in the trail: fail closed.
@@ -277,9 +278,15 @@ func (l *Log) Append(ctx context.Context, r *Record) error {
 	return nil
 }
 
-// prepare copies r and encodes the copy here, on the caller's goroutine:
-// that is most of a record's cost, and it runs in parallel this way instead
-// of queueing up on the single writer.
+// prepare copies r for the writer. Durable mode encodes the copy here, on
+// the caller's goroutine, so a group commit's records are encoded in
+// parallel while the previous fsync runs. Async mode leaves encoding to the
+// writer, which encodes a burst in a row with its code and data hot in the
+// cache, instead of on gRPC handler goroutines (fresh ones also grow their
+// stacks for it): BenchmarkAuthorizeInterleaved put the trail's cost at
+// ~12% of throughput this way against ~17%. Encoding cannot fail once
+// sanitised (see encoder.prepare), so nothing is refused later that would
+// have been refused here.
 func (l *Log) prepare(r *Record) (pending, error) {
 	c := *r
 	c.ChainID, c.Seq, c.PrevHash, c.Hash = "", 0, "", ""
@@ -287,8 +294,16 @@ func (l *Log) prepare(r *Record) (pending, error) {
 		c.Time = time.Now()
 	}
 	c.Time = c.Time.UTC()
+	if l.opts.Durability != Durable {
+		return pending{rec: &c}, nil
+	}
+	return l.encode(&c)
+}
+
+// encode encodes a prepared record with a pooled encoder.
+func (l *Log) encode(c *Record) (pending, error) {
 	enc := l.encoders.Get().(*encoder)
-	rec, err := enc.prepare(&c)
+	rec, err := enc.prepare(c)
 	if err != nil {
 		l.putEncoder(enc)
 		return pending{}, fmt.Errorf("audit: %w", err)
@@ -352,6 +367,12 @@ func (l *Log) wake() {
 	case l.kick <- struct{}{}:
 	default:
 	}
+}
+
+// Drained reports whether every record appended so far has been written
+// or counted lost: nothing is left in the queue or the writer's batch.
+func (l *Log) Drained() bool {
+	return l.stats.written.Load()+l.stats.lost.Load() >= l.stats.appended.Load()
 }
 
 func (l *Log) countAppended(p pending) {

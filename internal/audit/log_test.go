@@ -337,21 +337,54 @@ func TestWriteFailureFailsClosedAndRecovers(t *testing.T) {
 	}
 }
 
-func TestUnencodableArgsAreStillAudited(t *testing.T) {
-	dir := t.TempDir()
-	l := openLog(t, testOptions(dir))
-	r := decisionRecord(1, "email-agent", "DENY")
-	r.Args["amount"] = math.NaN()
-	r.Args["nested"] = map[string]any{"x": []any{math.Inf(1)}}
-	if err := l.Append(context.Background(), r); err != nil {
-		t.Fatal(err)
+// TestUnencodableRecordsAreStillAudited: what JSON or RFC 3339 cannot
+// write (NaN and infinities from a protobuf Struct, times past year 9999 from
+// a policy's absurd window, zones of a day or more) is sanitised, not
+// refused, in both modes: async mode encodes in the writer, where a refusal
+// could no longer reach the caller.
+func TestUnencodableRecordsAreStillAudited(t *testing.T) {
+	for _, mode := range []Durability{Async, Durable} {
+		t.Run(string(mode), func(t *testing.T) {
+			dir := t.TempDir()
+			o := testOptions(dir)
+			o.Durability = mode
+			l := openLog(t, o)
+			r := decisionRecord(1, "email-agent", "DENY")
+			r.Args["amount"] = math.NaN()
+			r.Args["nested"] = map[string]any{"x": []any{math.Inf(1)}}
+			r.RateLimits = []RateLimit{
+				{ID: "forever", Limit: 1, Reset: time.Date(12000, 1, 1, 0, 0, 0, 0, time.UTC)},
+				{ID: "far", Limit: 1, Reset: time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("far", 25*3600))},
+			}
+			early := decisionRecord(2, "email-agent", "ALLOW")
+			early.Time = time.Date(-3, 1, 1, 0, 0, 0, 0, time.UTC)
+			for _, rec := range []*Record{r, early} {
+				if err := l.Append(context.Background(), rec); err != nil {
+					t.Fatal(err)
+				}
+			}
+			closeLog(t, l)
+			lines := allLines(t, dir)
+			want := [][]string{
+				{`"amount":"NaN"`, `"x":["+Inf"]`, `"reset":"9999-12-31T23:59:59.999999999Z"`, `"reset":"2025-12-30T23:00:00Z"`},
+				{`"time":"0000-01-01T00:00:00Z"`},
+			}
+			if len(lines) != len(want) {
+				t.Fatalf("lines = %q", lines)
+			}
+			for i, parts := range want {
+				for _, p := range parts {
+					if !strings.Contains(lines[i], p) {
+						t.Errorf("line %d lacks %s: %s", i+1, p, lines[i])
+					}
+				}
+			}
+			if st := l.Stats(); st.EncodeErrors != 0 || st.Lost != 0 || st.Written != 2 {
+				t.Errorf("stats = %+v", st)
+			}
+			mustVerify(t, dir)
+		})
 	}
-	closeLog(t, l)
-	lines := allLines(t, dir)
-	if len(lines) != 1 || !strings.Contains(lines[0], `"amount":"NaN"`) || !strings.Contains(lines[0], `"x":["+Inf"]`) {
-		t.Errorf("lines = %q", lines)
-	}
-	mustVerify(t, dir)
 }
 
 func TestChainLock(t *testing.T) {

@@ -135,6 +135,16 @@ func (w *writer) add(p pending) {
 		w.reject(p, unavailable(w.failed))
 		return
 	}
+	if p.enc == nil { // async: encoded here
+		e, err := w.l.encode(p.rec)
+		if err != nil {
+			w.l.stats.encodeErrors.Add(1)
+			w.l.stats.lost.Add(1)
+			w.log.Error("audit: record not encodable, not written", "err", err)
+			return
+		}
+		p.rec, p.enc = e.rec, e.enc
+	}
 	r := p.rec
 	seq := w.seq + 1
 	w.body = p.enc.appendChained(w.body[:0], w.opts.ChainID, seq, w.prevHash)
