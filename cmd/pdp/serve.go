@@ -172,6 +172,7 @@ func buildApp(ctx context.Context, o *serveOptions, log *slog.Logger) (a *app, e
 	if err != nil {
 		return a, err
 	}
+	a.closers = append(a.closers, metrics.Close)
 	scanner, err := contentpb.New()
 	if err != nil {
 		return a, err

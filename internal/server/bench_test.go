@@ -137,6 +137,7 @@ func startBenchServer(b *testing.B, s benchSetup, redisURL string) benchServer {
 		cfg.Limiter = ratelimit.NewRedis(rc, ratelimit.RedisOptions{})
 	}
 	var opts []grpc.ServerOption
+	flushTelemetry := func() {}
 	if s.audit != "" {
 		d, _ := audit.ParseDurability(s.audit)
 		trail, err := audit.Open(audit.Options{Dir: b.TempDir(), ChainID: "bench", Durability: d, Logger: log})
@@ -159,9 +160,12 @@ func startBenchServer(b *testing.B, s benchSetup, redisURL string) benchServer {
 		if cfg.Metrics, err = telemetry.NewMetrics(mp, telemetry.Gauges{}); err != nil {
 			b.Fatal(err)
 		}
+		b.Cleanup(func() { cfg.Metrics.Close(context.Background()) })
 		if opts, err = tel.ServerOptions(); err != nil {
 			b.Fatal(err)
 		}
+		b.Cleanup(func() { tel.Shutdown(context.Background()) })
+		flushTelemetry = func() { cfg.Metrics.Flush(); tel.Flush() }
 	}
 	d, err := decision.New(cfg)
 	if err != nil {
@@ -176,23 +180,27 @@ func startBenchServer(b *testing.B, s benchSetup, redisURL string) benchServer {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, lis, nil, time.Second) }()
 	b.Cleanup(func() { cancel(); <-done })
-	bs := benchServer{client: pb.NewAuthorizationServiceClient(dial(b, lis.Addr().String())), limiter: cfg.Limiter}
+	bs := benchServer{client: pb.NewAuthorizationServiceClient(dial(b, lis.Addr().String())), limiter: cfg.Limiter,
+		flushTelemetry: flushTelemetry}
 	bs.trail, _ = cfg.Audit.(*audit.Log)
 	return bs
 }
 
 type benchServer struct {
-	client  pb.AuthorizationServiceClient
-	limiter ratelimit.Limiter
-	trail   *audit.Log // nil without audit
+	client         pb.AuthorizationServiceClient
+	limiter        ratelimit.Limiter
+	trail          *audit.Log // nil without audit
+	flushTelemetry func()
 }
 
-// settle returns once the trail has written every record appended so far,
-// so that work the writer does after a burst is charged to that burst.
+// settle returns once the trail has written every record appended so far
+// and the metrics are recorded, so that work done in the background after
+// a burst is charged to that burst.
 func (bs benchServer) settle() {
 	for bs.trail != nil && !bs.trail.Drained() {
 		time.Sleep(100 * time.Microsecond)
 	}
+	bs.flushTelemetry()
 }
 
 // BenchmarkAuthorizeInterleaved serves the memory-limiter variants side by

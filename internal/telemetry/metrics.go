@@ -7,6 +7,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 )
 
 // Metrics are the PDP's own instruments. Labels are bounded: agents and
@@ -19,6 +20,7 @@ type Metrics struct {
 	reloads     metric.Int64Counter
 	sets        setCache[labelKey, decisionAttrs]
 	limited     setCache[limitKey, metric.MeasurementOption]
+	rec         *recorder
 }
 
 // setCache holds attribute sets by their label values: building and
@@ -52,8 +54,13 @@ type Gauges struct {
 	Suspensions      func(ctx context.Context) int64
 }
 
-// NewMetrics creates the instruments on mp and registers the gauges.
+// NewMetrics creates the instruments on mp and registers the gauges. With
+// a no-op provider (metrics off) it returns nil, whose methods do nothing,
+// so decisions skip the label lookup too.
 func NewMetrics(mp metric.MeterProvider, g Gauges) (*Metrics, error) {
+	if _, off := mp.(metricnoop.MeterProvider); off {
+		return nil, nil
+	}
 	m := mp.Meter("github.com/agentpdp/agentpdp")
 	out := &Metrics{}
 	var err error
@@ -77,6 +84,7 @@ func NewMetrics(mp metric.MeterProvider, g Gauges) (*Metrics, error) {
 	if err := registerGauges(m, g); err != nil {
 		return nil, fmt.Errorf("gauges: %w", err)
 	}
+	out.rec = newRecorder()
 	return out, nil
 }
 
@@ -93,8 +101,25 @@ func (m *Metrics) Decided(ctx context.Context, decision, policyDecision, mode, a
 			decision: metric.WithAttributeSet(attribute.NewSet(attribute.String("decision", decision))),
 		}
 	})
-	m.decisions.Add(ctx, 1, attrs.all)
-	m.latency.Record(ctx, seconds, attrs.decision)
+	m.rec.add(measurement{ctx: ctx, seconds: seconds, hist: m.latency, histAttrs: attrs.decision,
+		count: m.decisions, cntAttrs: attrs.all})
+}
+
+// Flush returns once every decision counted so far is in the instruments
+// (they get there within a few milliseconds anyway).
+func (m *Metrics) Flush() {
+	if m != nil {
+		m.rec.flush()
+	}
+}
+
+// Close records what is still queued; call it before the meter provider
+// shuts down.
+func (m *Metrics) Close(context.Context) error {
+	if m != nil {
+		m.rec.close()
+	}
+	return nil
 }
 
 // RateLimited counts a refusal by one limit.

@@ -22,6 +22,7 @@ import (
 type rpcMetrics struct {
 	duration metric.Float64Histogram
 	sets     setCache[rpcKey, metric.MeasurementOption]
+	rec      *recorder
 }
 
 type rpcKey struct {
@@ -39,7 +40,7 @@ func newRPCMetrics(mp metric.MeterProvider) (*rpcMetrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &rpcMetrics{duration: h}, nil
+	return &rpcMetrics{duration: h, rec: newRecorder()}, nil
 }
 
 func (m *rpcMetrics) TagRPC(ctx context.Context, info *stats.RPCTagInfo) context.Context {
@@ -55,7 +56,8 @@ func (m *rpcMetrics) HandleRPC(ctx context.Context, s stats.RPCStats) {
 	// before any End), so methods, and with them label values, are bounded.
 	method, _ := ctx.Value(rpcMethodKey{}).(string)
 	method = strings.TrimPrefix(method, "/") // "pkg.Service/Method", as otelgrpc
-	m.duration.Record(ctx, end.EndTime.Sub(end.BeginTime).Seconds(), m.attrs(rpcKey{method, status.Code(end.Error)}))
+	m.rec.add(measurement{ctx: ctx, seconds: end.EndTime.Sub(end.BeginTime).Seconds(), hist: m.duration,
+		histAttrs: m.attrs(rpcKey{method, status.Code(end.Error)})})
 }
 
 func (m *rpcMetrics) attrs(k rpcKey) metric.MeasurementOption {

@@ -40,6 +40,7 @@ type Telemetry struct {
 	Meter      metric.MeterProvider
 	Propagator propagation.TextMapPropagator
 	registry   *promclient.Registry
+	rpc        *rpcMetrics // set by ServerOptions when metrics are on
 	shutdown   []func(context.Context) error
 }
 
@@ -102,11 +103,25 @@ func (t *Telemetry) ServerOptions() ([]grpc.ServerOption, error) {
 	if _, off := t.Meter.(metricnoop.MeterProvider); off {
 		return opts, nil
 	}
-	m, err := newRPCMetrics(t.Meter)
-	if err != nil {
-		return nil, fmt.Errorf("rpc metrics: %w", err)
+	if t.rpc == nil {
+		m, err := newRPCMetrics(t.Meter)
+		if err != nil {
+			return nil, fmt.Errorf("rpc metrics: %w", err)
+		}
+		t.rpc = m
+		// First at shutdown: what it still holds goes in before the meter
+		// provider stops.
+		t.shutdown = append([]func(context.Context) error{func(context.Context) error { m.rec.close(); return nil }},
+			t.shutdown...)
 	}
-	return append(opts, grpc.StatsHandler(m)), nil
+	return append(opts, grpc.StatsHandler(t.rpc)), nil
+}
+
+// Flush returns once every RPC duration measured so far is recorded.
+func (t *Telemetry) Flush() {
+	if t.rpc != nil {
+		t.rpc.rec.flush()
+	}
 }
 
 // MetricsHandler serves /metrics; nil when metrics are off.

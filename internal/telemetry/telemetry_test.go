@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -40,6 +41,7 @@ func TestMetricsServedToPrometheus(t *testing.T) {
 	m.Decided(ctx, "DENY", "DENY", "ENFORCE", "email-agent", "gmail.send", 0.0001)
 	m.RateLimited(ctx, "email-agent", "sends-per-hour")
 	m.Reloaded(false)
+	m.Flush()
 	rec := httptest.NewRecorder()
 	tel.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body, _ := io.ReadAll(rec.Body)
@@ -159,5 +161,21 @@ func TestRPCDurationServed(t *testing.T) {
 	}
 	if strings.Contains(body, "attacker") {
 		t.Errorf("an unknown method's name became a label value:\n%s", body)
+	}
+}
+
+// TestMetricsOffIsNil: with metrics off there is nothing to record, so a
+// decision does not even look its labels up; a nil *Metrics does nothing.
+func TestMetricsOffIsNil(t *testing.T) {
+	m, err := NewMetrics(metricnoop.NewMeterProvider(), Gauges{})
+	if err != nil || m != nil {
+		t.Fatalf("NewMetrics(noop) = %v, %v; want nil, nil", m, err)
+	}
+	m.Decided(context.Background(), "ALLOW", "ALLOW", "ENFORCE", "a", "t", 0.001)
+	m.RateLimited(context.Background(), "p", "l")
+	m.Reloaded(true)
+	m.Flush()
+	if err := m.Close(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 }
