@@ -24,9 +24,9 @@ const (
 	hashTailLen = len(hashPrefix) + hashHexLen + len(hashSuffix)
 )
 
-// encoder turns records into canonical JSON. Callers of Append use pooled
-// encoders, so the costly part of encoding runs in parallel on the decision
-// goroutines; the single writer only splices in the chain fields and hashes.
+// encoder turns records into canonical JSON. Encoders are pooled: the
+// writer uses one per record in async mode, durable callers of Append one
+// each, in parallel.
 type encoder struct {
 	w jsonBuf
 }

@@ -19,7 +19,6 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -267,12 +266,7 @@ func BenchmarkLoopbackFloor(b *testing.B) {
 		healthpb.RegisterHealthServer(srv, health.NewServer())
 		go srv.Serve(lis)
 		b.Cleanup(srv.Stop)
-		conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { conn.Close() })
-		client := healthpb.NewHealthClient(conn)
+		client := healthpb.NewHealthClient(dial(b, lis.Addr().String()))
 		runCallers(b, *benchCallers, func(int) error {
 			_, err := client.Check(context.Background(), &healthpb.HealthCheckRequest{})
 			return err

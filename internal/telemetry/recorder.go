@@ -16,8 +16,9 @@ const lingerFor = 2 * time.Millisecond
 // records them in bursts, with the SDK's code and data hot in the cache:
 // BenchmarkAuthorizeInterleaved put telemetry's cost ~1.5 points lower than
 // recording on each gRPC handler. On the request path what remains is a
-// channel send that wakes nobody while the recorder lingers. When the queue is full, or after close, the caller records
-// itself: nothing waits and nothing is dropped.
+// channel send that wakes nobody while the recorder lingers. When the queue
+// is full, or after close, the caller records itself: nothing waits and
+// nothing is dropped.
 type recorder struct {
 	q      chan measurement
 	mu     sync.RWMutex // held for reading while sending, so close is final
