@@ -58,6 +58,7 @@ const (
 	DefaultDir            = "./pdp-audit"
 	DefaultMaxFileSize    = 64 << 20
 	DefaultQueueSize      = 16384
+	DefaultQueueBytes     = 64 << 20
 	DefaultEnqueueTimeout = 50 * time.Millisecond
 	DefaultFlushInterval  = 2 * time.Millisecond
 	DefaultSyncInterval   = time.Second
@@ -87,6 +88,12 @@ type Options struct {
 	MaxFileSize int64
 	// QueueSize bounds records accepted but not yet written.
 	QueueSize int
+	// QueueBytes bounds their size, estimated when they are accepted (a
+	// record is held unencoded until the writer takes it in async mode): a
+	// burst of requests near the 8 MiB message limit must not hold
+	// QueueSize of them in memory. A record alone in the queue is always
+	// accepted, however big.
+	QueueBytes int64
 	// EnqueueTimeout is how long Append waits on a full queue before it
 	// returns ErrQueueFull.
 	EnqueueTimeout time.Duration
@@ -148,6 +155,7 @@ func (o *Options) withDefaults() (Options, error) {
 	c.Durability = d
 	c.MaxFileSize = orDefault(c.MaxFileSize, DefaultMaxFileSize)
 	c.QueueSize = orDefault(c.QueueSize, DefaultQueueSize)
+	c.QueueBytes = orDefault(c.QueueBytes, DefaultQueueBytes)
 	c.EnqueueTimeout = orDefault(c.EnqueueTimeout, DefaultEnqueueTimeout)
 	c.FlushInterval = orDefault(c.FlushInterval, DefaultFlushInterval)
 	c.SyncInterval = orDefault(c.SyncInterval, DefaultSyncInterval)
@@ -180,6 +188,7 @@ type pending struct {
 	// Sync barriers); nil in async mode.
 	done    chan error
 	barrier bool
+	size    int64 // what it counts against QueueBytes
 }
 
 // Log is the audit trail of one replica: Append queues records, and one
@@ -199,6 +208,9 @@ type Log struct {
 	lock     interface{ Close() error }
 	done     chan struct{}
 	kick     chan struct{} // ends the writer's linger early (buffer of one)
+	// queuedBytes is the QueueBytes budget in use: added by Append, taken
+	// off by the writer when it takes the record.
+	queuedBytes atomic.Int64
 	doneCh   sync.Pool
 	encoders sync.Pool
 }
@@ -295,9 +307,13 @@ func (l *Log) prepare(r *Record) (pending, error) {
 	}
 	c.Time = c.Time.UTC()
 	if l.opts.Durability != Durable {
-		return pending{rec: &c}, nil
+		return pending{rec: &c, size: c.sizeHint()}, nil
 	}
-	return l.encode(&c)
+	p, err := l.encode(&c)
+	if err == nil {
+		p.size = int64(len(p.enc.w.b))
+	}
+	return p, err
 }
 
 // encode encodes a prepared record with a pooled encoder.
@@ -336,28 +352,50 @@ func (l *Log) enqueue(ctx context.Context, p pending) error {
 		l.stats.refused.Add(1)
 		return ErrClosed
 	}
-	select {
-	case l.q <- p:
-		l.countAppended(p)
+	if l.send(p) {
 		if len(l.q) > cap(l.q)/2 {
 			l.wake() // don't let the writer linger into a full queue
 		}
 		return nil
-	default:
 	}
-	// Slow path only: a timer per Append would cost more than the send.
+	// Slow path only: a timer per Append would cost more than the send. The
+	// byte budget has no channel to wait on, so this polls.
+	l.wake()
 	t := time.NewTimer(l.opts.EnqueueTimeout)
 	defer t.Stop()
+	poll := time.NewTicker(time.Millisecond)
+	defer poll.Stop()
+	for {
+		select {
+		case <-poll.C:
+			if l.send(p) {
+				return nil
+			}
+		case <-t.C:
+			l.stats.refused.Add(1)
+			return fmt.Errorf("%w (%d records, %d bytes queued, waited %s)", ErrQueueFull, len(l.q),
+				l.queuedBytes.Load(), l.opts.EnqueueTimeout)
+		case <-ctx.Done():
+			l.stats.refused.Add(1)
+			return fmt.Errorf("audit: enqueue: %w", ctx.Err())
+		}
+	}
+}
+
+// send queues p if the queue has room for it, in records and in bytes.
+// A record alone in the queue always fits, however big.
+func (l *Log) send(p pending) bool {
+	if n := l.queuedBytes.Add(p.size); n > l.opts.QueueBytes && n != p.size {
+		l.queuedBytes.Add(-p.size)
+		return false
+	}
 	select {
 	case l.q <- p:
 		l.countAppended(p)
-		return nil
-	case <-t.C:
-		l.stats.refused.Add(1)
-		return fmt.Errorf("%w (%d queued, waited %s)", ErrQueueFull, len(l.q), l.opts.EnqueueTimeout)
-	case <-ctx.Done():
-		l.stats.refused.Add(1)
-		return fmt.Errorf("audit: enqueue: %w", ctx.Err())
+		return true
+	default:
+		l.queuedBytes.Add(-p.size)
+		return false
 	}
 }
 

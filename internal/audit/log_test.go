@@ -297,6 +297,78 @@ func TestQueueFullFailsClosed(t *testing.T) {
 	}
 }
 
+// TestOneRecordBatches: MaxBatch 1 still writes everything (the writer
+// used to take nothing after its first batch and spin).
+func TestOneRecordBatches(t *testing.T) {
+	dir := t.TempDir()
+	o := testOptions(dir)
+	o.MaxBatch = 1
+	l := openLog(t, o)
+	for i := range 50 {
+		if err := l.Append(context.Background(), decisionRecord(i, "email-agent", "ALLOW")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	closeLog(t, l)
+	if rep := mustVerify(t, dir); rep.Records != 50 {
+		t.Errorf("on disk %d, want 50", rep.Records)
+	}
+}
+
+// TestQueueBytesBoundTheBacklog: big records fill the byte budget long
+// before the record count, and Append then fails closed as on a full
+// queue; a record bigger than the whole budget still goes through once the
+// queue is empty.
+func TestQueueBytesBoundTheBacklog(t *testing.T) {
+	dir := t.TempDir()
+	release := make(chan struct{})
+	o := testOptions(dir)
+	o.QueueSize = 1000
+	o.QueueBytes = 256 << 10
+	o.MaxBatch = 1
+	o.EnqueueTimeout = 5 * time.Millisecond
+	o.FlushInterval = time.Millisecond
+	o.beforeWrite = func() error { <-release; return nil } // a stalled disk
+	l := openLog(t, o)
+	big := func(i, kib int) *Record {
+		r := decisionRecord(i, "email-agent", "ALLOW")
+		r.Inputs = []Input{{Source: "email", Text: strings.Repeat("x", kib<<10)}}
+		return r
+	}
+	var accepted int
+	var full error
+	for i := 0; full == nil && i < 100; i++ {
+		if full = l.Append(context.Background(), big(i, 100)); full == nil {
+			accepted++
+		}
+	}
+	// The stalled writer holds one record; the queue two more (~101 KiB
+	// each against 256 KiB).
+	if !errors.Is(full, ErrQueueFull) || accepted > 3 {
+		t.Fatalf("after %d accepted: %v, want ErrQueueFull by the 4th", accepted, full)
+	}
+	if st := l.Stats(); st.QueueDepth > 2 || st.Refused != 1 {
+		t.Errorf("stats = %+v", st)
+	}
+	close(release)
+	for i := 0; !l.Drained(); i++ {
+		time.Sleep(time.Millisecond)
+		if i == 2000 {
+			t.Fatalf("not drained: %+v", l.Stats())
+		}
+	}
+	if err := l.Append(context.Background(), big(100, 300)); err != nil {
+		t.Fatalf("a record over the whole budget, queue empty: %v", err)
+	}
+	closeLog(t, l)
+	if rep := mustVerify(t, dir); rep.Records != accepted+1 {
+		t.Errorf("on disk %d, accepted %d", rep.Records, accepted+1)
+	}
+}
+
 func TestWriteFailureFailsClosedAndRecovers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for the 1s retry")

@@ -97,8 +97,8 @@ func (w *writer) linger(p pending) {
 // flushThreshold bytes, and ends each batch. It reports whether the queue
 // was closed.
 func (w *writer) drain() bool {
-	for {
-		closed, more := w.gather()
+	for have := 1; ; have = 0 { // the first batch has run's record already
+		closed, more := w.gather(have)
 		w.endBatch()
 		if closed || !more {
 			return closed
@@ -106,11 +106,12 @@ func (w *writer) drain() bool {
 	}
 }
 
-// gather adds what is already queued to the batch, without waiting: under
-// load batches grow by themselves, which is what makes group commit work.
-// more reports that it stopped at a batch limit with records left.
-func (w *writer) gather() (closed, more bool) {
-	for n := 1; n < w.opts.MaxBatch && len(w.buf) < flushThreshold; n++ {
+// gather adds what is already queued to a batch holding have records,
+// without waiting: under load batches grow by themselves, which is what
+// makes group commit work. more reports that it stopped at a batch limit
+// with records left.
+func (w *writer) gather(have int) (closed, more bool) {
+	for n := have; n < w.opts.MaxBatch && len(w.buf) < flushThreshold; n++ {
 		select {
 		case p, ok := <-w.l.q:
 			if !ok {
@@ -126,6 +127,7 @@ func (w *writer) gather() (closed, more bool) {
 
 // add chains one record into the current batch.
 func (w *writer) add(p pending) {
+	w.l.queuedBytes.Add(-p.size)
 	if p.barrier {
 		w.waiters = append(w.waiters, p.done)
 		w.forceSync = true
