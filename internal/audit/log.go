@@ -202,17 +202,17 @@ type Log struct {
 	mu     sync.RWMutex
 	closed bool
 
-	failed   atomic.Pointer[error]
-	stats    counters
-	sinks    []*sinkRunner
-	lock     interface{ Close() error }
-	done     chan struct{}
-	kick     chan struct{} // ends the writer's linger early (buffer of one)
+	failed atomic.Pointer[error]
+	stats  counters
+	sinks  []*sinkRunner
+	lock   interface{ Close() error }
+	done   chan struct{}
+	kick   chan struct{} // ends the writer's linger early (buffer of one)
 	// queuedBytes is the QueueBytes budget in use: added by Append, taken
 	// off by the writer when it takes the record.
 	queuedBytes atomic.Int64
-	doneCh   sync.Pool
-	encoders sync.Pool
+	doneCh      sync.Pool
+	encoders    sync.Pool
 }
 
 // Open recovers the chain's tail from Dir, takes the chain lock and starts
