@@ -297,6 +297,25 @@ func TestQueueFullFailsClosed(t *testing.T) {
 	}
 }
 
+// TestSmallRecordsIgnoreTheByteBudget: records under 16 KiB are bounded by
+// QueueSize alone; a budget they would overrun at once does not refuse them.
+func TestSmallRecordsIgnoreTheByteBudget(t *testing.T) {
+	release := make(chan struct{})
+	o := testOptions(t.TempDir())
+	o.QueueSize = 10
+	o.QueueBytes = 1 << 10 // under two records' estimates
+	o.MaxBatch = 1
+	o.EnqueueTimeout = 5 * time.Millisecond
+	o.beforeWrite = func() error { <-release; return nil }
+	l := openLog(t, o)
+	defer func() { close(release); closeLog(t, l) }()
+	for i := range 8 {
+		if err := l.Append(context.Background(), decisionRecord(i, "email-agent", "ALLOW")); err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+}
+
 // TestOneRecordBatches: MaxBatch 1 still writes everything (the writer
 // used to take nothing after its first batch and spin).
 func TestOneRecordBatches(t *testing.T) {
@@ -363,6 +382,7 @@ func TestQueueBytesBoundTheBacklog(t *testing.T) {
 	if err := l.Append(context.Background(), big(100, 300)); err != nil {
 		t.Fatalf("a record over the whole budget, queue empty: %v", err)
 	}
+
 	closeLog(t, l)
 	if rep := mustVerify(t, dir); rep.Records != accepted+1 {
 		t.Errorf("on disk %d, accepted %d", rep.Records, accepted+1)

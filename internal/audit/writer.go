@@ -127,7 +127,9 @@ func (w *writer) gather(have int) (closed, more bool) {
 
 // add chains one record into the current batch.
 func (w *writer) add(p pending) {
-	w.l.queuedBytes.Add(-p.size)
+	if p.size >= bigRecord {
+		w.l.queuedBytes.Add(-p.size)
+	}
 	if p.barrier {
 		w.waiters = append(w.waiters, p.done)
 		w.forceSync = true
