@@ -188,7 +188,9 @@ type pending struct {
 	// Sync barriers); nil in async mode.
 	done    chan error
 	barrier bool
-	size    int64 // what it counts against QueueBytes
+	// budget is what it counts against QueueBytes: its estimated size if
+	// that is bigRecord or more, else 0.
+	budget int64
 }
 
 // Log is the audit trail of one replica: Append queues records, and one
@@ -307,11 +309,11 @@ func (l *Log) prepare(r *Record) (pending, error) {
 	}
 	c.Time = c.Time.UTC()
 	if l.opts.Durability != Durable {
-		return pending{rec: &c, size: c.sizeHint()}, nil
+		return pending{rec: &c, budget: budgetFor(c.sizeHint())}, nil
 	}
 	p, err := l.encode(&c)
 	if err == nil {
-		p.size = int64(len(p.enc.w.b))
+		p.budget = budgetFor(int64(len(p.enc.w.b)))
 	}
 	return p, err
 }
@@ -389,13 +391,19 @@ func (l *Log) enqueue(ctx context.Context, p pending) error {
 // points of throughput in BenchmarkAuthorizeInterleaved.
 const bigRecord = 16 << 10
 
+func budgetFor(size int64) int64 {
+	if size < bigRecord {
+		return 0
+	}
+	return size
+}
+
 // send queues p if the queue has room for it, in records and in bytes.
 // A big record alone among big ones always fits, however big.
 func (l *Log) send(p pending) bool {
-	big := p.size >= bigRecord
-	if big {
-		if n := l.queuedBytes.Add(p.size); n > l.opts.QueueBytes && n != p.size {
-			l.queuedBytes.Add(-p.size)
+	if p.budget > 0 {
+		if n := l.queuedBytes.Add(p.budget); n > l.opts.QueueBytes && n != p.budget {
+			l.queuedBytes.Add(-p.budget)
 			return false
 		}
 	}
@@ -404,10 +412,15 @@ func (l *Log) send(p pending) bool {
 		l.countAppended(p)
 		return true
 	default:
-		if big {
-			l.queuedBytes.Add(-p.size)
-		}
+		l.release(p)
 		return false
+	}
+}
+
+// release gives back what p took of the byte budget.
+func (l *Log) release(p pending) {
+	if p.budget > 0 {
+		l.queuedBytes.Add(-p.budget)
 	}
 }
 

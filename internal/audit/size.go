@@ -1,6 +1,10 @@
 package audit
 
-import "google.golang.org/protobuf/types/known/structpb"
+import (
+	"math"
+
+	"github.com/agentpdp/agentpdp/internal/structsize"
+)
 
 // sizeHint estimates r's encoded size without encoding it, for the queue's
 // byte budget: a fixed allowance for the fields the PDP sets, plus what a
@@ -12,7 +16,8 @@ func (r *Record) sizeHint() int64 {
 		n += len(in.Source) + len(in.Text) + 32
 	}
 	if r.ArgsFrom != nil {
-		n += structSize(r.ArgsFrom.Struct)
+		b, _ := structsize.Bound(r.ArgsFrom.Struct, math.MaxInt)
+		n += b
 	}
 	n += anySize(r.Args)
 	if a := r.Agent; a != nil {
@@ -33,8 +38,8 @@ func (r *Record) sizeHint() int64 {
 	return int64(n)
 }
 
-// anySize and structSize count a JSON value's strings plus a few bytes of
-// punctuation per value; numbers and the like count as 8.
+// anySize counts a JSON value's strings plus a few bytes of punctuation per
+// value; numbers and the like count as 8.
 func anySize(v any) int {
 	switch x := v.(type) {
 	case string:
@@ -49,30 +54,6 @@ func anySize(v any) int {
 		n := 2
 		for _, e := range x {
 			n += 1 + anySize(e)
-		}
-		return n
-	}
-	return 8
-}
-
-func structSize(s *structpb.Struct) int {
-	n := 2
-	for k, v := range s.GetFields() {
-		n += len(k) + 4 + valueSize(v)
-	}
-	return n
-}
-
-func valueSize(v *structpb.Value) int {
-	switch k := v.GetKind().(type) {
-	case *structpb.Value_StringValue:
-		return len(k.StringValue) + 3
-	case *structpb.Value_StructValue:
-		return structSize(k.StructValue)
-	case *structpb.Value_ListValue:
-		n := 2
-		for _, e := range k.ListValue.GetValues() {
-			n += 1 + valueSize(e)
 		}
 		return n
 	}

@@ -127,9 +127,7 @@ func (w *writer) gather(have int) (closed, more bool) {
 
 // add chains one record into the current batch.
 func (w *writer) add(p pending) {
-	if p.size >= bigRecord {
-		w.l.queuedBytes.Add(-p.size)
-	}
+	w.l.release(p)
 	if p.barrier {
 		w.waiters = append(w.waiters, p.done)
 		w.forceSync = true

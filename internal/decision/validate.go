@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	pb "github.com/agentpdp/agentpdp/gen/go/agentpdp/v1"
+	"github.com/agentpdp/agentpdp/internal/structsize"
 )
 
 // Limits on what one request may carry.
@@ -48,7 +49,7 @@ func Validate(req *pb.AuthorizeRequest) error {
 			return &InvalidError{id.field, "invalid UTF-8"}
 		}
 	}
-	bound, deep := walk(req.GetArgs(), MaxArgsDepth)
+	bound, deep := structsize.Bound(req.GetArgs(), MaxArgsDepth)
 	// The exact size costs a second walk through protobuf's sizer, so it is
 	// computed only when the cheap bound does not clear the limit (a walk
 	// stopped by depth has a partial bound).
@@ -91,7 +92,7 @@ func validateInputs(inputs []*pb.Input) error {
 
 // checkDepth refuses structures nested deeper than max.
 func checkDepth(field string, s *structpb.Struct, max int) error {
-	if _, deep := walk(s, max); deep {
+	if _, deep := structsize.Bound(s, max); deep {
 		return tooDeep(field, max)
 	}
 	return nil
@@ -99,53 +100,4 @@ func checkDepth(field string, s *structpb.Struct, max int) error {
 
 func tooDeep(field string, max int) error {
 	return &InvalidError{field, fmt.Sprintf("nested deeper than %d levels", max)}
-}
-
-// nodeOverhead bounds the wire bytes a Struct value costs besides its key and
-// string payload: the map entry's tag and length, the key's tag and length,
-// the value's tag and length, the kind's tag and its fixed payload (8 bytes
-// for a number, a length for a string, struct or list), lengths at most 5
-// bytes each.
-const nodeOverhead = 1 + 5 + 1 + 5 + 1 + 5 + 1 + 8
-
-// walk reports whether s nests values deeper than max (s itself is level 1)
-// and an upper bound of its encoded size, iteratively so a hostile request
-// cannot exhaust the stack. It stops at the first level too deep; the bound
-// is then partial.
-func walk(s *structpb.Struct, max int) (bound int, deep bool) {
-	if s == nil {
-		return 0, false
-	}
-	type item struct {
-		s     *structpb.Struct
-		l     *structpb.ListValue
-		depth int
-	}
-	stack := []item{{s: s, depth: 1}}
-	for len(stack) > 0 {
-		it := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		visit := func(key string, v *structpb.Value) {
-			deep = deep || it.depth+1 > max
-			bound += nodeOverhead + len(key)
-			switch k := v.GetKind().(type) {
-			case *structpb.Value_StringValue:
-				bound += len(k.StringValue)
-			case *structpb.Value_StructValue:
-				stack = append(stack, item{s: k.StructValue, depth: it.depth + 1})
-			case *structpb.Value_ListValue:
-				stack = append(stack, item{l: k.ListValue, depth: it.depth + 1})
-			}
-		}
-		for k, v := range it.s.GetFields() {
-			visit(k, v)
-		}
-		for _, v := range it.l.GetValues() {
-			visit("", v)
-		}
-		if deep {
-			return bound, true
-		}
-	}
-	return bound, false
 }
