@@ -43,15 +43,11 @@ func newRPCMetrics(mp metric.MeterProvider) (*rpcMetrics, error) {
 	return &rpcMetrics{duration: h, rec: newRecorder()}, nil
 }
 
-func (m *rpcMetrics) TagRPC(ctx context.Context, info *stats.RPCTagInfo) context.Context {
+func (m *rpcMetrics) tag(ctx context.Context, info *stats.RPCTagInfo) context.Context {
 	return context.WithValue(ctx, rpcMethodKey{}, info.FullMethodName)
 }
 
-func (m *rpcMetrics) HandleRPC(ctx context.Context, s stats.RPCStats) {
-	end, ok := s.(*stats.End)
-	if !ok {
-		return
-	}
+func (m *rpcMetrics) end(ctx context.Context, end *stats.End) {
 	// grpc-go ends only calls to registered methods (it refuses others
 	// before any End), so methods, and with them label values, are bounded.
 	method, _ := ctx.Value(rpcMethodKey{}).(string)
@@ -81,6 +77,3 @@ func serverFault(c codes.Code) bool {
 	}
 	return false
 }
-
-func (*rpcMetrics) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
-func (*rpcMetrics) HandleConn(context.Context, stats.ConnStats)                       {}

@@ -96,25 +96,32 @@ func Setup(ctx context.Context, opts Options) (*Telemetry, error) {
 // taken from the caller (otelgrpc), and the RPC duration histogram
 // (rpcMetrics, which records it in otelgrpc's place).
 func (t *Telemetry) ServerOptions() ([]grpc.ServerOption, error) {
-	opts := []grpc.ServerOption{grpc.StatsHandler(otelgrpc.NewServerHandler(
+	m, err := t.rpcMetrics()
+	if err != nil {
+		return nil, fmt.Errorf("rpc metrics: %w", err)
+	}
+	return []grpc.ServerOption{grpc.StatsHandler(&rpcHandler{metrics: m, spans: otelgrpc.NewServerHandler(
 		otelgrpc.WithTracerProvider(t.Tracer),
 		otelgrpc.WithMeterProvider(metricnoop.NewMeterProvider()),
-		otelgrpc.WithPropagators(t.Propagator)))}
-	if _, off := t.Meter.(metricnoop.MeterProvider); off {
-		return opts, nil
+		otelgrpc.WithPropagators(t.Propagator))})}, nil
+}
+
+// rpcMetrics returns the RPC duration metric, made on first use; nil when
+// metrics are off.
+func (t *Telemetry) rpcMetrics() (*rpcMetrics, error) {
+	if _, off := t.Meter.(metricnoop.MeterProvider); off || t.rpc != nil {
+		return t.rpc, nil
 	}
-	if t.rpc == nil {
-		m, err := newRPCMetrics(t.Meter)
-		if err != nil {
-			return nil, fmt.Errorf("rpc metrics: %w", err)
-		}
-		t.rpc = m
-		// First at shutdown: what it still holds goes in before the meter
-		// provider stops.
-		t.shutdown = append([]func(context.Context) error{func(context.Context) error { m.rec.close(); return nil }},
-			t.shutdown...)
+	m, err := newRPCMetrics(t.Meter)
+	if err != nil {
+		return nil, err
 	}
-	return append(opts, grpc.StatsHandler(t.rpc)), nil
+	t.rpc = m
+	// First at shutdown: what it still holds goes in before the meter
+	// provider stops.
+	t.shutdown = append([]func(context.Context) error{func(context.Context) error { m.rec.close(); return nil }},
+		t.shutdown...)
+	return m, nil
 }
 
 // Flush returns once every RPC duration measured so far is recorded.
