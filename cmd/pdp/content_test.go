@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	pb "github.com/agentpdp/agentpdp/gen/go/agentpdp/v1"
@@ -18,6 +16,7 @@ import (
 	"github.com/agentpdp/agentpdp/internal/ratelimit"
 	"github.com/agentpdp/agentpdp/internal/server"
 	"github.com/agentpdp/agentpdp/internal/testutil/examplepolicies"
+	"github.com/agentpdp/agentpdp/internal/testutil/loopback"
 )
 
 // serveExamples serves the example policies with the real content
@@ -45,12 +44,7 @@ func serveExamples(t *testing.T) pb.AuthorizationServiceClient {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, lis, nil, time.Second) }()
 	t.Cleanup(func() { cancel(); <-done })
-	cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cc.Close() })
-	return pb.NewAuthorizationServiceClient(cc)
+	return pb.NewAuthorizationServiceClient(loopback.Dial(t, lis.Addr().String()))
 }
 
 func TestInjectedEmailSendsForwardToApproval(t *testing.T) {

@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,8 +10,8 @@ import (
 	"github.com/agentpdp/agentpdp/internal/testutil/interleave"
 
 	agentpdpv1 "github.com/agentpdp/agentpdp/gen/go/agentpdp/v1"
+	"github.com/agentpdp/agentpdp/internal/testutil/loopback"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
@@ -91,20 +90,9 @@ func BenchmarkAuthorizeOverGRPC(b *testing.B) {
 }
 
 func serveAuthz(b *testing.B, s agentpdpv1.AuthorizationServiceServer) agentpdpv1.AuthorizationServiceClient {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
 	srv := grpc.NewServer()
 	agentpdpv1.RegisterAuthorizationServiceServer(srv, s)
-	go srv.Serve(lis)
-	b.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { conn.Close() })
-	return agentpdpv1.NewAuthorizationServiceClient(conn)
+	return agentpdpv1.NewAuthorizationServiceClient(loopback.Serve(b, srv))
 }
 
 // BenchmarkAuthorizeInterleaved runs the same four servers as

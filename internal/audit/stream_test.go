@@ -4,15 +4,14 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"strconv"
 	"testing"
 	"time"
 
 	agentpdpv1 "github.com/agentpdp/agentpdp/gen/go/agentpdp/v1"
+	"github.com/agentpdp/agentpdp/internal/testutil/loopback"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
@@ -20,20 +19,9 @@ import (
 // serveAudit runs the AuditService on a real loopback TCP listener.
 func serveAudit(t *testing.T, b *Broadcaster) agentpdpv1.AuditServiceClient {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	srv := grpc.NewServer()
 	agentpdpv1.RegisterAuditServiceServer(srv, NewStreamServer(b))
-	go srv.Serve(lis)
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return agentpdpv1.NewAuditServiceClient(conn)
+	return agentpdpv1.NewAuditServiceClient(loopback.Serve(t, srv))
 }
 
 func waitSubscribers(t *testing.T, b *Broadcaster, n int) {

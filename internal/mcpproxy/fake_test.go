@@ -4,17 +4,16 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/agentpdp/agentpdp/gen/go/agentpdp/v1"
+	"github.com/agentpdp/agentpdp/internal/testutil/loopback"
 )
 
 // fakePDP is an AuthorizationService whose answers each test scripts, and
@@ -76,20 +75,9 @@ func (f *fakePDP) toolRequests(tool string) []*pb.AuthorizeRequest {
 // serveFake serves f on a loopback port and returns a client of it.
 func serveFake(t *testing.T, f *fakePDP) pb.AuthorizationServiceClient {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	srv := grpc.NewServer()
 	pb.RegisterAuthorizationServiceServer(srv, f)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cc.Close() })
-	return pb.NewAuthorizationServiceClient(cc)
+	return pb.NewAuthorizationServiceClient(loopback.Serve(t, srv))
 }
 
 // allowAll answers ALLOW, and DENY default for tool "files.secret".

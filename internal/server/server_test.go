@@ -13,7 +13,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/encoding/proto"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/mem"
@@ -26,6 +25,7 @@ import (
 	"github.com/agentpdp/agentpdp/internal/decision"
 	"github.com/agentpdp/agentpdp/internal/eval"
 	"github.com/agentpdp/agentpdp/internal/ratelimit"
+	"github.com/agentpdp/agentpdp/internal/testutil/loopback"
 )
 
 type fixedSet struct{ set *eval.Set }
@@ -82,15 +82,7 @@ func start(t *testing.T, src decision.PolicySource) *harness {
 	return h
 }
 
-func dial(t testing.TB, addr string) *grpc.ClientConn {
-	t.Helper()
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cc.Close() })
-	return cc
-}
+func dial(t testing.TB, addr string) *grpc.ClientConn { return loopback.Dial(t, addr) }
 
 func args(t *testing.T, m map[string]any) *structpb.Struct {
 	t.Helper()

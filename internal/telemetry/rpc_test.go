@@ -16,31 +16,27 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/stats"
+
+	"github.com/agentpdp/agentpdp/internal/testutil/loopback"
 )
 
 // serveHealth serves the health service with opts on a loopback port and
-// returns a client for it and the port.
-func serveHealth(t *testing.T, opts ...grpc.ServerOption) (healthpb.HealthClient, int) {
+// returns a connection to it and the port.
+func serveHealth(t *testing.T, opts ...grpc.ServerOption) (*grpc.ClientConn, int) {
 	t.Helper()
 	srv := grpc.NewServer(opts...)
 	healthpb.RegisterHealthServer(srv, health.NewServer())
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	conn := loopback.Serve(t, srv)
+	_, port, err := net.SplitHostPort(conn.Target())
 	if err != nil {
 		t.Fatal(err)
 	}
-	go srv.Serve(lis)
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return healthpb.NewHealthClient(conn), lis.Addr().(*net.TCPAddr).Port
+	p, _ := strconv.Atoi(port)
+	return conn, p
 }
 
 // serverSpans makes one good and one failing health check under a parent
@@ -49,7 +45,8 @@ func serverSpans(t *testing.T, serve func(trace.TracerProvider) []grpc.ServerOpt
 	t.Helper()
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	client, port := serveHealth(t, serve(tp)...)
+	conn, port := serveHealth(t, serve(tp)...)
+	client := healthpb.NewHealthClient(conn)
 	ctx, parent := sdktrace.NewTracerProvider().Tracer("agent").Start(context.Background(), "agent step")
 	md := metadata.MD{}
 	propagation.TraceContext{}.Inject(ctx, metadataCarrier(md))
