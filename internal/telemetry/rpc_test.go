@@ -4,7 +4,9 @@ import (
 	"context"
 	"maps"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,10 +58,19 @@ func serverSpans(t *testing.T, serve func(trace.TracerProvider) []grpc.ServerOpt
 	}
 	client.Check(ctx, &healthpb.HealthCheckRequest{Service: "nope"}) // NOT_FOUND
 	parent.End()
+	// A server span ends once its status is sent, which can be just after
+	// the client has its answer; and the two may end in either order.
+	for deadline := time.Now().Add(5 * time.Second); len(rec.Ended()) < 2 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	if err := tp.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return rec.Ended(), parent.SpanContext(), port
+	spans := rec.Ended()
+	slices.SortFunc(spans, func(a, b sdktrace.ReadOnlySpan) int {
+		return strings.Compare(attrMap(a.Attributes())["rpc.response.status_code"], attrMap(b.Attributes())["rpc.response.status_code"])
+	})
+	return spans, parent.SpanContext(), port
 }
 
 // metadataCarrier lets a propagator write gRPC metadata.
