@@ -13,9 +13,13 @@ import (
 
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
+
+	"github.com/agentpdp/agentpdp/internal/testutil/loopback"
 )
 
 func TestMetricsServedToPrometheus(t *testing.T) {
@@ -106,7 +110,9 @@ func TestRPCDurationServed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, _ := serveHealth(t, opts...)
+	srv := grpc.NewServer(opts...)
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	conn := loopback.Serve(t, srv)
 	ctx := context.Background()
 	for range 3 {
 		if _, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {

@@ -11,8 +11,8 @@ import (
 )
 
 // Serve runs srv on a free 127.0.0.1 port until the test ends and returns
-// a connection to it.
-func Serve(tb testing.TB, srv *grpc.Server) *grpc.ClientConn {
+// a connection to it, dialled with opts.
+func Serve(tb testing.TB, srv *grpc.Server, opts ...grpc.DialOption) *grpc.ClientConn {
 	tb.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -20,14 +20,14 @@ func Serve(tb testing.TB, srv *grpc.Server) *grpc.ClientConn {
 	}
 	go func() { _ = srv.Serve(lis) }()
 	tb.Cleanup(srv.Stop)
-	return Dial(tb, lis.Addr().String())
+	return Dial(tb, lis.Addr().String(), opts...)
 }
 
-// Dial connects to addr without TLS; the connection closes when the test
-// ends.
-func Dial(tb testing.TB, addr string) *grpc.ClientConn {
+// Dial connects to addr without TLS, with opts; the connection closes when
+// the test ends.
+func Dial(tb testing.TB, addr string, opts ...grpc.DialOption) *grpc.ClientConn {
 	tb.Helper()
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	cc, err := grpc.NewClient(addr, append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)...)
 	if err != nil {
 		tb.Fatal(err)
 	}
