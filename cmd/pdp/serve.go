@@ -17,8 +17,8 @@ import (
 	"github.com/agentpdp/agentpdp/internal/content/contentpb"
 	"github.com/agentpdp/agentpdp/internal/decision"
 	"github.com/agentpdp/agentpdp/internal/eval"
-	"github.com/agentpdp/agentpdp/internal/gctune"
 	"github.com/agentpdp/agentpdp/internal/policystore"
+	"github.com/agentpdp/agentpdp/internal/runtimetune"
 	"github.com/agentpdp/agentpdp/internal/server"
 	"github.com/agentpdp/agentpdp/internal/telemetry"
 )
@@ -86,8 +86,9 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
-	gcPercent, gcSource := gctune.Apply()
-	log.Info("garbage collector", "gc_percent", gcPercent, "from", gcSource)
+	rt := runtimetune.Apply()
+	log.Info("go runtime", "gc_percent", rt.GCPercent, "gc_percent_from", rt.GCSource,
+		"gomaxprocs", rt.Procs, "gomaxprocs_from", rt.ProcsSource)
 	app, err := buildApp(ctx, o, log)
 	if err != nil {
 		return err

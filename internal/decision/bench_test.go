@@ -12,10 +12,10 @@ import (
 
 	pb "github.com/agentpdp/agentpdp/gen/go/agentpdp/v1"
 	"github.com/agentpdp/agentpdp/internal/audit"
-	"github.com/agentpdp/agentpdp/internal/gctune"
 	"github.com/agentpdp/agentpdp/internal/ratelimit"
 	"github.com/agentpdp/agentpdp/internal/testutil/cputime"
 	"github.com/agentpdp/agentpdp/internal/testutil/examplepolicies"
+	"github.com/agentpdp/agentpdp/internal/testutil/tuned"
 )
 
 // BenchmarkDecideAudit is one allowed gmail.send decision against the example
@@ -33,7 +33,7 @@ func BenchmarkDecideAudit(b *testing.B) {
 }
 
 func benchDecide(b *testing.B, withAudit bool) {
-	gctune.Apply() // as pdp serve does
+	tuned.Runtime(b) // as pdp serve does
 	set, scanner := examplepolicies.Load(b)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg := Config{Policies: fixed{set}, Logger: log, Content: scanner, Now: func() time.Time { return now },

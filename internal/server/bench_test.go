@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,7 +27,6 @@ import (
 	pb "github.com/agentpdp/agentpdp/gen/go/agentpdp/v1"
 	"github.com/agentpdp/agentpdp/internal/audit"
 	"github.com/agentpdp/agentpdp/internal/decision"
-	"github.com/agentpdp/agentpdp/internal/gctune"
 	"github.com/agentpdp/agentpdp/internal/ratelimit"
 	"github.com/agentpdp/agentpdp/internal/redisconn"
 	"github.com/agentpdp/agentpdp/internal/telemetry"
@@ -34,6 +34,7 @@ import (
 	"github.com/agentpdp/agentpdp/internal/testutil/examplepolicies"
 	"github.com/agentpdp/agentpdp/internal/testutil/interleave"
 	"github.com/agentpdp/agentpdp/internal/testutil/redisserver"
+	"github.com/agentpdp/agentpdp/internal/testutil/tuned"
 )
 
 // discard is a span exporter that drops spans, so the benchmark measures
@@ -75,7 +76,6 @@ var benchRate = flag.Float64("rate", 0, "calls/s to offer in BenchmarkAuthorizeG
 // without the audit trail, tracing and metrics. It reports decisions/s and
 // the callers' p50/p99 latency; client and server share the machine.
 func BenchmarkAuthorizeGRPC(b *testing.B) {
-	gctune.Apply() // as pdp serve does
 	parent := b
 	var redisURL string
 	startRedis := func() string {
@@ -97,6 +97,7 @@ func BenchmarkAuthorizeGRPC(b *testing.B) {
 }
 
 func benchAuthorize(b *testing.B, s benchSetup, redisURL string) {
+	tuned.Runtime(b) // as pdp serve does, before the server sizes its workers
 	bs := startBenchServer(b, s, redisURL)
 	runCallers(b, *benchCallers, authorizeCall(bs.client)).report(b, "decisions/s")
 	if st, ok := bs.limiter.(ratelimit.StatsReporter); ok && st.Stats().RoundTrips > 0 {
@@ -208,7 +209,7 @@ func (bs benchServer) settle() {
 // relative cost of the audit trail and of telemetry on a noisy machine.
 // One op is one round of 640 calls per variant; run it with -benchtime 40x.
 func BenchmarkAuthorizeInterleaved(b *testing.B) {
-	gctune.Apply()
+	tuned.Runtime(b)
 	setups := []benchSetup{{}, {audit: "async"}, {telemetry: true}, {audit: "async", telemetry: true}}
 	servers := make([]benchServer, len(setups))
 	calls := make([]func(int) error, len(setups))
@@ -244,6 +245,8 @@ func (l latencies) report(b *testing.B, rateUnit string) {
 	b.ReportMetric(float64(l.cpuPerOp.Nanoseconds())/1e3, "cpu-µs/op")
 	b.ReportMetric(float64(l.p50.Microseconds()), "p50-µs")
 	b.ReportMetric(float64(l.p99.Microseconds()), "p99-µs")
+	// tuned.Runtime may have changed GOMAXPROCS since the name's -N.
+	b.ReportMetric(float64(runtime.GOMAXPROCS(0)), "procs")
 }
 
 // BenchmarkLoopbackFloor is what this machine gives before the PDP does any
@@ -253,11 +256,12 @@ func (l latencies) report(b *testing.B, rateUnit string) {
 // kernel ticks at 250 Hz and the bare ping-pong's p99 at 16 callers is
 // already ~4 ms: a thread preempted for a tick, not work.
 func BenchmarkLoopbackFloor(b *testing.B) {
-	gctune.Apply()
 	b.Run("tcp", func(b *testing.B) {
+		tuned.Runtime(b)
 		runCallers(b, *benchCallers, tcpPingPong(b)).report(b, "calls/s")
 	})
 	b.Run("grpc-health", func(b *testing.B) {
+		tuned.Runtime(b)
 		lis, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			b.Fatal(err)
