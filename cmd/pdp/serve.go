@@ -86,9 +86,9 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
-	rt := runtimetune.Apply()
-	log.Info("go runtime", "gc_percent", rt.GCPercent, "gc_percent_from", rt.GCSource,
-		"gomaxprocs", rt.Procs, "gomaxprocs_from", rt.ProcsSource)
+	rt := runtimetune.Apply(ctx)
+	log.Info("go runtime", "gc_percent", rt.GCPercent, "gc_min_heap_mib", rt.MinHeap>>20,
+		"gc_from", rt.GCSource, "gomaxprocs", rt.Procs, "gomaxprocs_from", rt.ProcsSource)
 	app, err := buildApp(ctx, o, log)
 	if err != nil {
 		return err
