@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -171,13 +172,35 @@ func dropRule(t testing.TB, doc []byte, id string) []byte {
 }
 
 // startPDP runs `pdp serve` on free loopback ports with the test policies
-// and waits until both listeners report SERVING.
+// and waits until both listeners report SERVING. A port that was free when
+// picked can be taken before pdp binds it (by a connection's source port,
+// or another test package's server): then it tries new ports.
 func startPDP(t testing.TB) *pdpServer {
 	t.Helper()
-	return startPDPAt(t, freeAddr(t), freeAddr(t), testPolicies(t))
+	policies := testPolicies(t)
+	var err error
+	for range 5 {
+		var s *pdpServer
+		if s, err = tryStartPDPAt(t, freeAddr(t), freeAddr(t), policies); err == nil {
+			return s
+		} else if !strings.Contains(err.Error(), "address already in use") {
+			break
+		}
+	}
+	t.Fatal(err)
+	return nil
 }
 
 func startPDPAt(t testing.TB, addr, admin, policies string) *pdpServer {
+	t.Helper()
+	s, err := tryStartPDPAt(t, addr, admin, policies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func tryStartPDPAt(t testing.TB, addr, admin, policies string) (*pdpServer, error) {
 	t.Helper()
 	s := &pdpServer{Addr: addr, Admin: admin, Policies: policies, AuditDir: t.TempDir(),
 		logs: &syncBuffer{}, done: make(chan struct{})}
@@ -186,7 +209,7 @@ func startPDPAt(t testing.TB, addr, admin, policies string) *pdpServer {
 	s.cmd.Stdout = s.logs
 	s.cmd.Stderr = s.logs
 	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	go func() { s.cmd.Wait(); close(s.done) }()
 	t.Cleanup(func() {
@@ -197,10 +220,11 @@ func startPDPAt(t testing.TB, addr, admin, policies string) *pdpServer {
 	})
 	for _, a := range []string{addr, admin} {
 		if err := waitServing(a, s.done, 15*time.Second); err != nil {
-			t.Fatalf("pdp at %s: %v\nlogs:\n%s", a, err, s.logs.String())
+			s.Stop()
+			return nil, fmt.Errorf("pdp at %s: %w\nlogs:\n%s", a, err, s.logs.String())
 		}
 	}
-	return s
+	return s, nil
 }
 
 // Stop ends the server (SIGTERM, then SIGKILL) and waits for it.

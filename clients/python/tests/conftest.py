@@ -191,17 +191,31 @@ def pdp():
     policies.mkdir()
     write_policies(policies)
     binary = pdp_binary(tmp)
-    addr, admin = free_addr(), free_addr()
     log_path = tmp / "pdp.log"
-    log = open(log_path, "wb")
-    proc = subprocess.Popen(
-        [binary, "serve", "--listen", addr, "--admin-listen", admin, "--audit-dir", str(tmp / "audit"),
-         "--policies", str(policies), "--log-format", "text", "--shutdown-grace", "2s"],
-        stdout=log, stderr=subprocess.STDOUT)
-    server = PDP(addr=addr, admin=admin, proc=proc, log_path=log_path, audit_dir=tmp / "audit")
+    # A port free when picked can be taken before pdp binds it (a
+    # connection's source port, another suite's server): then try others.
+    for attempt in range(5):
+        addr, admin = free_addr(), free_addr()
+        log = open(log_path, "wb")
+        proc = subprocess.Popen(
+            [binary, "serve", "--listen", addr, "--admin-listen", admin, "--audit-dir", str(tmp / "audit"),
+             "--policies", str(policies), "--log-format", "text", "--shutdown-grace", "2s"],
+            stdout=log, stderr=subprocess.STDOUT)
+        server = PDP(addr=addr, admin=admin, proc=proc, log_path=log_path, audit_dir=tmp / "audit")
+        try:
+            _wait_ready(addr, proc, 20)
+            _wait_ready(admin, proc, 5)
+            break
+        except Exception:
+            retry = attempt < 4 and proc.poll() is not None and "address already in use" in server.logs()
+            if not retry:
+                print(server.logs())
+                proc.kill()
+            proc.wait()
+            log.close()
+            if not retry:
+                raise
     try:
-        _wait_ready(addr, proc, 20)
-        _wait_ready(admin, proc, 5)
         yield server
     except Exception:
         print(server.logs())
