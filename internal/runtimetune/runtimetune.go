@@ -22,8 +22,9 @@
 // P finishes what it is doing; with one P more than CPUs, the kernel's
 // scheduler time-slices three threads on two CPUs instead, and the waiting
 // goroutine runs within its wake-up latency. On the project's 2-vCPU VM
-// that halved Authorize's p99 at 8 to 12 callers at the same or better
-// throughput (docs/PERFORMANCE.md, seventh session). The extra P is added
+// that took Authorize's p99 at 8 to 12 callers from 3.0–4.6 ms to 2.0–2.5
+// ms at the same or better throughput (docs/PERFORMANCE.md, seventh
+// session). The extra P is added
 // only when the runtime's default is the machine's CPU count: a smaller
 // default means a container CPU quota below it, where more threads would
 // get the process throttled. With the default equal to the CPU count the
