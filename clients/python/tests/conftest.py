@@ -207,13 +207,12 @@ def pdp():
             _wait_ready(admin, proc, 5)
             break
         except Exception:
-            retry = attempt < 4 and proc.poll() is not None and "address already in use" in server.logs()
-            if not retry:
+            log.close()
+            busy = proc.poll() is not None and "address already in use" in server.logs()
+            if attempt == 4 or not busy:
                 print(server.logs())
                 proc.kill()
-            proc.wait()
-            log.close()
-            if not retry:
+                proc.wait()
                 raise
     try:
         yield server
