@@ -37,10 +37,10 @@ var categoryWords = []struct {
 	cat   uint32
 	words string
 }{
-	{catIgnore, `ignore ignoring ignores disregard disregarding forget forgetting override overwrite bypass neglect
+	{catIgnore, `ignore ignoring disregard disregarding forget forgetting override overwrite bypass neglect
 		overlook omit discard abandon dismiss scrap
 		ignoriere ignorier ignorieren ignoriert vergiss vergessen vergesst verwirf missachte missachten
-		ignora ignorar ignoren ignores olvida olvide olvidar olviden descarta omite
+		ignora ignorar ignoren olvida olvide olvidar olviden descarta omite
 		ignorez ignorer oublie oubliez oublier
 		ignorate dimentica dimenticare dimenticate scorda
 		esqueca esquecer esquecam desconsidere desconsidera desconsiderar ignorem
@@ -57,6 +57,7 @@ var categoryWords = []struct {
 	{catPrev, `all any alle allen todas todos toutes tous tutte tutti все جميع كل`},
 	{catTarget, `instructions instruction directions directives directive rules guidelines guidance prompt prompts
 		commands command orders constraints context programming training messages text input task tasks
+		assignment assignments
 		policies policy restrictions conversation content system_prompt rest
 		anweisungen anweisung instruktionen befehle regeln vorgaben anordnungen aufgaben
 		instrucciones reglas indicaciones ordenes directrices
@@ -80,10 +81,27 @@ var categoryWords = []struct {
 		отправь отправьте перешли ارسل أرسل`},
 	{catTo, `to at via an a into onto per zu au aux al para`},
 	{catReveal, `reveal print show output repeat display tell give share disclose leak spell write return
-		dump expose provide recite list paste echo`},
+		dump expose provide recite list paste echo
+		zeig zeige zeigt gib nenne nenn verrate verrat sag sage wiederhole drucke
+		muestra muestrame revela revelame dime dame repite imprime escribe
+		montre montrez revele revelez dis dites donne donnez repete repetez affiche affichez
+		mostra mostrami mostrare rivela rivelami dimmi dammi ripeti stampa
+		mostre revele diga digame repita imprima`},
 	{catSecretObj, `prompt prompts instructions instruction password passwords secret secrets rules
-		guidelines pre_prompt preprompt key keys credentials`},
-	{catOwn, `your system initial original hidden secret above previous entire full whole exact developer`},
+		guidelines pre_prompt preprompt key keys credentials
+		anweisungen anweisung instruktionen passwort kennwort geheimnis regeln systemprompt
+		systemanweisungen systemanweisung systemnachricht
+		instrucciones contrasena clave reglas secreto
+		consignes passe regles
+		istruzioni segreto regole
+		instrucoes senha segredo regras`},
+	{catOwn, `your system initial original hidden secret above previous entire full whole exact developer
+		deine dein deinen deiner geheime geheimen geheimes versteckten ursprunglichen systemprompt
+		systemanweisungen systemanweisung systemnachricht
+		tus tu sistema secretas secretos ocultas iniciales originales
+		tes ton ta vos votre systeme secretes cachees initiales
+		tue tuo tua tuoi segrete nascoste iniziali
+		suas seu sua seus secretas ocultas iniciais`},
 	{catJailWeak, `unfiltered uncensored amoral unethical unrestricted immoral jailbreak jailbroken
 		jailbreaking unbound unchained uncensor`},
 	{catAction, `transfer withdraw deposit send forward email share grant give revoke disable enable unlock

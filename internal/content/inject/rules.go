@@ -755,11 +755,13 @@ func roleContinues(norm []byte, toks []Token, j int) bool {
 		return true
 	}
 	w := norm[toks[j].Start:toks[j].End]
-	if bytes.HasSuffix(w, []byte("ing")) || bytes.HasSuffix(w, []byte("ed")) {
+	// "you are now logged in", "... connecting": a state, not a role. Short
+	// words ending in -ed are names ("now you are Ted").
+	if bytes.HasSuffix(w, []byte("ing")) || len(w) > 4 && bytes.HasSuffix(w, []byte("ed")) {
 		return false
 	}
 	switch string(w) {
-	case "ready", "able", "done", "set", "finished", "free", "all", "in", "on", "at", "back", "familiar", "ready,":
+	case "ready", "able", "done", "set", "finished", "free", "all", "in", "on", "at", "back", "familiar", "ready,", "used":
 		return false
 	}
 	return true
