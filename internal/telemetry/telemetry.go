@@ -136,7 +136,9 @@ func (t *Telemetry) MetricsHandler() http.Handler {
 	if t.registry == nil {
 		return nil
 	}
-	return promhttp.HandlerFor(t.registry, promhttp.HandlerOpts{})
+	// OpenMetrics, when the scraper asks for it, carries the exemplars: the
+	// trace of a sampled decision beside its latency bucket and count.
+	return promhttp.HandlerFor(t.registry, promhttp.HandlerOpts{EnableOpenMetrics: true})
 }
 
 // Shutdown flushes pending spans and stops the providers.

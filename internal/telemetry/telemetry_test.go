@@ -169,3 +169,58 @@ func TestMetricsOffIsNil(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestExemplarsCarryTheTrace: a scraper that asks for OpenMetrics gets the
+// trace of a sampled decision beside its count and latency bucket, the link
+// from a dashboard's spike to the trace in Jaeger; the classic text format,
+// which has no place for it, is unchanged.
+func TestExemplarsCarryTheTrace(t *testing.T) {
+	tel, err := Setup(context.Background(), Options{Metrics: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	m, err := NewMetrics(tel.Meter, Gauges{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := sdktrace.NewTracerProvider()
+	defer tp.Shutdown(context.Background())
+	ctx, span := tp.Tracer("test").Start(context.Background(), "pdp.decide")
+	m.Decided(ctx, "ALLOW", "ALLOW", "ENFORCE", "email-agent", "gmail.send", 0.0001)
+	span.End()
+	m.Flush()
+	scrape := func(accept string) string {
+		req := httptest.NewRequest("GET", "/metrics", nil)
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		rec := httptest.NewRecorder()
+		tel.MetricsHandler().ServeHTTP(rec, req)
+		b, _ := io.ReadAll(rec.Body)
+		return string(b)
+	}
+	// The exemplar's labels come in either order.
+	traceID := `trace_id="` + span.SpanContext().TraceID().String() + `"`
+	spanID := `span_id="` + span.SpanContext().SpanID().String() + `"`
+	om := scrape("application/openmetrics-text; version=1.0.0")
+	for _, series := range []string{`agentpdp_decisions_total{agent="email-agent"`, `agentpdp_decision_duration_seconds_bucket{decision="ALLOW",le="0.0001"}`} {
+		if !containsLine(om, series, " # {", traceID, spanID) {
+			t.Errorf("OpenMetrics: no %s line with exemplar %s %s:\n%s", series, traceID, spanID, om)
+		}
+	}
+	if text := scrape(""); strings.Contains(text, "trace_id") || !strings.Contains(text, "agentpdp_decisions_total{") {
+		t.Errorf("classic text format changed:\n%s", text)
+	}
+}
+
+// containsLine reports whether one line of body starts with prefix and
+// holds every part.
+func containsLine(body, prefix string, parts ...string) bool {
+	for line := range strings.Lines(body) {
+		if strings.HasPrefix(line, prefix) && !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(line, p) }) {
+			return true
+		}
+	}
+	return false
+}
