@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -48,6 +49,10 @@ type benchSetup struct {
 	audit     string // "", "async", "durable"
 	telemetry bool
 	redis     bool
+	// spans, with telemetry, keeps only spans: "rpc" otelgrpc's span per
+	// RPC, "both" that and pdp.decide; no metrics. The floor of what the
+	// issue asks for, measured with -telemetry-parts.
+	spans string
 }
 
 func (s benchSetup) String() string {
@@ -59,7 +64,11 @@ func (s benchSetup) String() string {
 	if audit == "" {
 		audit = "none"
 	}
-	return fmt.Sprintf("limiter=%s/audit=%s/telemetry=%v", limiter, audit, s.telemetry)
+	tel := fmt.Sprint(s.telemetry)
+	if s.spans != "" {
+		tel = "spans-" + s.spans
+	}
+	return fmt.Sprintf("limiter=%s/audit=%s/telemetry=%s", limiter, audit, tel)
 }
 
 // benchCallers is how many calls are in flight at once. Latency percentiles
@@ -70,6 +79,11 @@ var benchCallers = flag.Int("callers", 8, "concurrent callers in BenchmarkAuthor
 // total (open loop), so latency is measured at a chosen load rather than at
 // saturation, where it is all queueing. Give enough callers for the rate.
 var benchRate = flag.Float64("rate", 0, "calls/s to offer in BenchmarkAuthorizeGRPC (0: as fast as the callers go)")
+
+// benchTelemetryParts adds telemetry's parts alone to
+// BenchmarkAuthorizeInterleaved: what the spans cost without the metrics.
+var benchTelemetryParts = flag.Bool("telemetry-parts", false,
+	"BenchmarkAuthorizeInterleaved: also serve otelgrpc's span alone, and both spans without metrics")
 
 // BenchmarkAuthorizeGRPC measures Authorize over a real loopback listener
 // against the example email policy: the in-memory or Redis limiter, with and
@@ -156,8 +170,13 @@ func startBenchServer(b *testing.B, s benchSetup, redisURL string) benchServer {
 		b.Cleanup(func() { mp.Shutdown(context.Background()) })
 		tel := &telemetry.Telemetry{Tracer: tp, Meter: mp, Propagator: propagation.TraceContext{}}
 		cfg.Tracer = tp.Tracer("bench")
+		if s.spans == "rpc" {
+			cfg.Tracer = nil
+		}
 		var err error
-		if cfg.Metrics, err = telemetry.NewMetrics(mp, telemetry.Gauges{}); err != nil {
+		if s.spans != "" {
+			tel.Meter = metricnoop.NewMeterProvider()
+		} else if cfg.Metrics, err = telemetry.NewMetrics(mp, telemetry.Gauges{}); err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { cfg.Metrics.Close(context.Background()) })
@@ -211,6 +230,9 @@ func (bs benchServer) settle() {
 func BenchmarkAuthorizeInterleaved(b *testing.B) {
 	tuned.Runtime(b)
 	setups := []benchSetup{{}, {audit: "async"}, {telemetry: true}, {audit: "async", telemetry: true}}
+	if *benchTelemetryParts {
+		setups = append(setups, benchSetup{telemetry: true, spans: "rpc"}, benchSetup{telemetry: true, spans: "both"})
+	}
 	servers := make([]benchServer, len(setups))
 	calls := make([]func(int) error, len(setups))
 	for i, s := range setups {
