@@ -476,6 +476,7 @@ var signalPrior = [inject.NumSignals]float64{
 	0.85, // jailbreak_persona
 	0.80, // prompt_leak
 	0.80, // embedded_request
+	0.90, // ai_addressed
 }
 
 // combiner is the calibration of the learned logit (Platt scaling) and the

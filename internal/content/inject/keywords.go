@@ -1,6 +1,9 @@
 package inject
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Word categories used by the rules. A token may belong to several.
 const (
@@ -169,6 +172,16 @@ var phrases = []struct {
 	{SigOverride, "nouvelles instructions"},
 	{SigOverride, "nuove istruzioni"},
 	{SigOverride, "novas instrucoes"},
+	// the text speaks to the AI reading it
+	{SigAIAddressed, "if you are an ai"},
+	{SigAIAddressed, "if you are an llm"},
+	{SigAIAddressed, "if you are a language model"},
+	{SigAIAddressed, "if you are a large language model"},
+	{SigAIAddressed, "if you are an artificial intelligence"},
+	{SigAIAddressed, "if you are a chatbot"},
+	{SigAIAddressed, "if you re an ai"},
+	{SigAIAddressed, "if you re an llm"},
+	{SigAIAddressed, "if you re a language model"},
 	// delimiter / end-of-prompt markers
 	{SigDelimiter, "end of input"},
 	{SigDelimiter, "end of prompt"},
@@ -382,7 +395,7 @@ func init() {
 		}
 		keywords.add(toks[0].Hash, cat)
 	}
-	for _, w := range tokNeedleWords {
+	for _, w := range slices.Concat(tokNeedleWords, addressedNeedleWords) {
 		add(w, catTokNeedle)
 	}
 	for _, cw := range categoryWords {

@@ -22,6 +22,7 @@ const (
 	SigJailbreak                          // jailbreak_persona
 	SigPromptLeak                         // prompt_leak
 	SigEmbeddedRequest                    // embedded_request
+	SigAIAddressed                        // ai_addressed
 	NumSignals         = iota
 )
 
@@ -38,6 +39,7 @@ var SignalNames = [NumSignals]string{
 	"jailbreak_persona",
 	"prompt_leak",
 	"embedded_request",
+	"ai_addressed",
 }
 
 // Names appends the names of the signals in s, in bit order.
@@ -111,6 +113,8 @@ var needles = []needle{
 	{"<|tool_call|>", SigToolCall, nil},
 	{"<|python_tag|>", SigToolCall, nil},
 	{"<tool>", SigToolCall, nil},
+	// a page comment that speaks to the AI
+	{"<!--", SigAIAddressed, commentAddressed},
 }
 
 // needlesByFirst indexes needles by their first byte; secondOK[first]
@@ -266,7 +270,8 @@ func matchTokens(norm []byte, toks []Token, cats []uint32) Signal {
 				if !phraseAt(toks, i, p) || !phraseClean(norm, toks, i, len(p.toks)) {
 					continue
 				}
-				if p.sig == SigRole && !roleContinues(norm, toks, i+len(p.toks)) {
+				if p.sig == SigRole && !roleContinues(norm, toks, i+len(p.toks)) ||
+					p.sig == SigAIAddressed && !ifYouAreAI(norm, toks, i+len(p.toks)) {
 					continue
 				}
 				if p.sig == sigJailFree {
@@ -820,6 +825,7 @@ var (
 //	"function_call" "tool_calls" "tool_call" "tool_use"  (quoted)       tool call
 //	"type": "function"   "name": ... "arguments"                        tool call
 //	Action: ... Action Input:                                           tool call
+//	note to the AI: / AI agents reading this / Dear AI,                 ai addressed
 func tokNeedleAt(norm []byte, toks []Token, i int) Signal {
 	t := toks[i]
 	switch h := t.Hash; h {
@@ -858,6 +864,10 @@ func tokNeedleAt(norm []byte, toks []Token, i int) Signal {
 	case hName:
 		if quoted(norm, t) && int(t.End)+1 < len(norm) && norm[t.End+1] == ':' && jsonCallNear(norm, int(t.Start)-1, `"name":`) {
 			return SigToolCall
+		}
+	default:
+		if addressedAt(norm, toks, i) {
+			return SigAIAddressed
 		}
 	}
 	return 0

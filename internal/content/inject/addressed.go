@@ -1,0 +1,181 @@
+package inject
+
+import "slices"
+
+// The ai_addressed signal: text that speaks to the AI reading it. E-mails,
+// web pages and tool results are written for people; a sentence aimed at
+// "the AI processing this" is how an indirect injection reaches an agent
+// ("<!-- AI assistant: ... -->", "Note to AI agents:", "If you are an LLM,
+// ..."). Only words that cannot mean a person count as the AI: "Note to the
+// assistant:" and "Dear Claude," are ordinary mail.
+//
+// The "if you are an AI" forms are phrases (keywords.go); the rest start
+// from an AI word in the token stream (tokNeedleAt) or from "<!--".
+
+var (
+	hLanguage = HashString("language")
+
+	// aiWords name an AI and nothing else.
+	aiWords = hashes("ai", "ais", "llm", "llms", "chatbot", "chatbots", "gpt", "copilot")
+	// aiNouns may follow an AI word: "AI agents", "LLM assistant".
+	aiNouns = hashes("assistant", "assistants", "agent", "agents", "model", "models", "bot", "bots", "system", "systems")
+	// "language model", "large language models": an AI word in two.
+	modelWords = hashes("model", "models")
+
+	// clauseWords may follow "if you are an AI": "... and you read this".
+	clauseWords = hashes("and", "or", "like", "please", "then", "you", "tool")
+	// readingWords sit between the AI and what it does to the text:
+	// "AI agents that are processing this".
+	readingWords = hashes("that", "who", "which", "is", "are", "currently", "now")
+	readVerbs    = hashes("reading", "processing", "summarizing", "summarising", "parsing", "analyzing", "analysing",
+		"scanning", "crawling", "indexing", "browsing", "viewing", "ingesting", "handling")
+	thisWords = hashes("this", "these")
+	// docWords name the text being read: "AI agents processing this page".
+	docWords = hashes("page", "pages", "document", "documents", "email", "emails", "mail", "message", "messages",
+		"text", "content", "file", "files", "website", "site", "comment", "comments", "post", "review", "reviews",
+		"repository", "repo", "issue", "ticket", "pdf", "invoice", "note", "section", "article", "thread", "readme")
+	// modalWords may follow "this" when this is the text: "Any AI reading
+	// this must ...".
+	modalWords = hashes("must", "should", "shall", "will", "need", "needs")
+	// describedWords before the AI make it a thing described, not spoken
+	// to: "the LLM processing this request".
+	describedWords = hashes("the", "this", "that", "our", "my", "your", "their", "its", "a", "an", "each")
+
+	// "Note to the AI:", "IMPORTANT MESSAGE FOR THE LLM:".
+	noteWords = hashes("note", "notes", "message", "instructions", "instruction", "attention", "reminder", "notice",
+		"memo", "directive", "directives", "warning")
+	toWords      = hashes("to", "for")
+	articleWords = hashes("the", "all", "any", "an", "a", "every")
+
+	// "Dear AI," "Hey LLM,": a greeting at the start of a line.
+	greetWords = hashes("dear", "hey", "hi", "hello")
+
+	// addressedNeedleWords start the token checks.
+	addressedNeedleWords = []string{"ai", "ais", "llm", "llms", "chatbot", "chatbots", "gpt", "copilot", "model", "models"}
+)
+
+func hashes(words ...string) []uint64 {
+	hs := make([]uint64, len(words))
+	for i, w := range words {
+		hs[i] = HashString(w)
+	}
+	return hs
+}
+
+// addressedAt reports whether the AI word at token i is addressed: what
+// precedes and follows it makes a note, a greeting or a description of the
+// AI reading this very text.
+func addressedAt(norm []byte, toks []Token, i int) bool {
+	first, ok := aiWordAt(toks, i)
+	if !ok {
+		return false
+	}
+	last := i
+	if nextWord(norm, toks, i) != 0 && slices.Contains(aiNouns, toks[i+1].Hash) {
+		last = i + 1
+	}
+	return readingThis(norm, toks, first, last) || notedTo(norm, toks, first, last) || greeted(norm, toks, first, last)
+}
+
+// aiWordAt reports whether token i names an AI, and the token where the
+// name starts ("language" in "language model").
+func aiWordAt(toks []Token, i int) (int, bool) {
+	h := toks[i].Hash
+	if slices.Contains(aiWords, h) {
+		return i, true
+	}
+	if slices.Contains(modelWords, h) && i > 0 && toks[i-1].Hash == hLanguage {
+		return i - 1, true
+	}
+	return 0, false
+}
+
+// readingThis: "[any] <AI> [that is] reading/processing/summarizing this
+// [page]", the AI not introduced as a thing ("the LLM processing this
+// request" describes a system), and "this" the text itself: a document
+// word or the end of the clause.
+func readingThis(norm []byte, toks []Token, first, last int) bool {
+	if first > 0 && slices.Contains(describedWords, toks[first-1].Hash) {
+		return false
+	}
+	k := last + 1
+	for n := 0; n < 2 && k < len(toks) && slices.Contains(readingWords, toks[k].Hash); n++ {
+		k++
+	}
+	if k+1 >= len(toks) || !slices.Contains(readVerbs, toks[k].Hash) || !slices.Contains(thisWords, toks[k+1].Hash) {
+		return false
+	}
+	if nextWord(norm, toks, k+1) == 0 {
+		return true // the clause ends at "this"
+	}
+	h := toks[k+2].Hash
+	return slices.Contains(docWords, h) || slices.Contains(modalWords, h)
+}
+
+// ifYouAreAI checks the phrase "if you are an AI" ending before token j:
+// the AI is what the reader is ("..., an AI assistant, reading this"), not
+// a word describing them ("if you are an AI researcher").
+func ifYouAreAI(norm []byte, toks []Token, j int) bool {
+	last := j - 1
+	if nextWord(norm, toks, last) != 0 && slices.Contains(aiNouns, toks[j].Hash) {
+		last = j
+	}
+	if nextWord(norm, toks, last) == 0 {
+		return true // the clause ends
+	}
+	h := toks[last+1].Hash
+	return slices.Contains(readVerbs, h) || slices.Contains(readingWords, h) || slices.Contains(clauseWords, h)
+}
+
+// notedTo: "<note word> to/for [the] <AI>:".
+func notedTo(norm []byte, toks []Token, first, last int) bool {
+	if !colonAfter(norm, toks[last]) {
+		return false
+	}
+	j := first - 1
+	if j >= 0 && slices.Contains(articleWords, toks[j].Hash) {
+		j--
+	}
+	return j >= 1 && slices.Contains(toWords, toks[j].Hash) && slices.Contains(noteWords, toks[j-1].Hash)
+}
+
+// greeted: "Dear/Hey/Hi <AI>," opening a line.
+func greeted(norm []byte, toks []Token, first, last int) bool {
+	j := first - 1
+	if j < 0 || !slices.Contains(greetWords, toks[j].Hash) || !atLineStart(norm, int(toks[j].Start), "") {
+		return false
+	}
+	e := int(toks[last].End)
+	return e < len(norm) && (norm[e] == ',' || norm[e] == ':' || norm[e] == '!')
+}
+
+// commentAddressed accepts an HTML comment that opens by naming an AI
+// within its first three words, then a colon or comma: "<!-- AI
+// assistant: ...", "<!-- Note to the LLM, ...". Hidden from a page's
+// readers, such a comment is there for a model. Here "assistant" counts
+// too: no person reads a page's comments ("model" and "agent" do not:
+// "<!-- model: gpt-4o -->" is metadata).
+func commentAddressed(norm []byte, i int, lit string) bool {
+	j, ai := i+len(lit), false
+	for range 3 {
+		for j < len(norm) && norm[j] == ' ' {
+			j++
+		}
+		k := j
+		for k < len(norm) && norm[k] < 0x80 && isWordByte[norm[k]] {
+			k++
+		}
+		if k == j {
+			return false
+		}
+		switch string(norm[j:k]) {
+		case "ai", "llm", "llms", "chatbot", "gpt", "copilot", "assistant", "assistants", "agents":
+			ai = true
+		}
+		if k < len(norm) && (norm[k] == ':' || norm[k] == ',') {
+			return ai
+		}
+		j = k
+	}
+	return false
+}
