@@ -151,7 +151,7 @@ func greeted(norm []byte, toks []Token, first, last int) bool {
 
 // commentAddressed accepts an HTML comment that opens by naming an AI
 // within its first three words, then a colon or comma: "<!-- AI
-// assistant: ...", "<!-- Note to the LLM, ...". Hidden from a page's
+// assistant: ...", "<!-- Note to AI, ...". Hidden from a page's
 // readers, such a comment is there for a model. Here "assistant" counts
 // too: no person reads a page's comments ("model" and "agent" do not:
 // "<!-- model: gpt-4o -->" is metadata).

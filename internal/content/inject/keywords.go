@@ -89,7 +89,7 @@ var categoryWords = []struct {
 		muestra muestrame revela revelame dime dame repite imprime escribe
 		montre montrez revele revelez dis dites donne donnez repete repetez affiche affichez
 		mostra mostrami mostrare rivela rivelami dimmi dammi ripeti stampa
-		mostre revele diga digame repita imprima`},
+		mostre diga digame repita imprima`},
 	{catSecretObj, `prompt prompts instructions instruction password passwords secret secrets rules
 		guidelines pre_prompt preprompt key keys credentials
 		anweisungen anweisung instruktionen passwort kennwort geheimnis regeln systemprompt
@@ -104,7 +104,7 @@ var categoryWords = []struct {
 		tus tu sistema secretas secretos ocultas iniciales originales
 		tes ton ta vos votre systeme secretes cachees initiales
 		tue tuo tua tuoi segrete nascoste iniziali
-		suas seu sua seus secretas ocultas iniciais`},
+		suas seu sua seus iniciais`},
 	{catJailWeak, `unfiltered uncensored amoral unethical unrestricted immoral jailbreak jailbroken
 		jailbreaking unbound unchained uncensor`},
 	{catAction, `transfer withdraw deposit send forward email share grant give revoke disable enable unlock
