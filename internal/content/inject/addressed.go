@@ -14,6 +14,7 @@ import "slices"
 
 var (
 	hLanguage = HashString("language")
+	hYou      = HashString("you")
 
 	// aiWords name an AI and nothing else.
 	aiWords = hashes("ai", "ais", "llm", "llms", "chatbot", "chatbots", "gpt", "copilot")
@@ -74,7 +75,8 @@ func addressedAt(norm []byte, toks []Token, i int) bool {
 	if nextWord(norm, toks, i) != 0 && slices.Contains(aiNouns, toks[i+1].Hash) {
 		last = i + 1
 	}
-	return readingThis(norm, toks, first, last) || notedTo(norm, toks, first, last) || greeted(norm, toks, first, last)
+	return readingThis(norm, toks, first, last) || notedTo(norm, toks, first, last) || greeted(norm, toks, first, last) ||
+		toYou(norm, toks, first)
 }
 
 // aiWordAt reports whether token i names an AI, and the token where the
@@ -137,6 +139,17 @@ func notedTo(norm []byte, toks []Token, first, last int) bool {
 		j--
 	}
 	return j >= 1 && slices.Contains(toWords, toks[j].Hash) && slices.Contains(noteWords, toks[j-1].Hash)
+}
+
+// toYou: "a message from me to you, GPT-4": the reader named as an AI in
+// apposition.
+func toYou(norm []byte, toks []Token, first int) bool {
+	j := first - 1
+	if j < 1 || toks[j].Hash != hYou || !slices.Contains(toWords, toks[j-1].Hash) {
+		return false
+	}
+	between := norm[toks[j].End:toks[first].Start]
+	return len(between) == 2 && between[0] == ',' && between[1] == ' '
 }
 
 // greeted: "Dear/Hey/Hi <AI>," opening a line.

@@ -813,7 +813,8 @@ var (
 	hToolCalls     = HashString("tool_calls")
 	hToolCall      = HashString("tool_call")
 	hToolUse       = HashString("tool_use")
-	tokNeedleWords = []string{"system", "systeme", "assistant", "new", "updated", "action", "type", "name",
+	hSystemMessage = HashString("system_message")
+	tokNeedleWords = []string{"system", "systeme", "assistant", "system_message", "new", "updated", "action", "type", "name",
 		"function_call", "tool_calls", "tool_call", "tool_use"}
 )
 
@@ -821,6 +822,7 @@ var (
 //
 //	system: / systeme: / assistant: / system prompt:   at a line start  role
 //	system message:                                                     role
+//	(system_message) [system_message] <system_message>  at a line start role
 //	new instructions: / updated instructions:                           override
 //	"function_call" "tool_calls" "tool_call" "tool_use"  (quoted)       tool call
 //	"type": "function"   "name": ... "arguments"                        tool call
@@ -841,6 +843,10 @@ func tokNeedleAt(norm []byte, toks []Token, i int) Signal {
 			if n == hPrompt && colonAfter(norm, toks[i+1]) && atLineStart(norm, int(t.Start), "") {
 				return SigRole
 			}
+		}
+	case hSystemMessage:
+		if bracketed(norm, t) && atLineStart(norm, int(t.Start)-1, "") {
+			return SigRole
 		}
 	case hNew, hUpdated:
 		if n := nextWord(norm, toks, i); (n == hInstructions || n == hInstruction) && colonAfter(norm, toks[i+1]) {
@@ -883,6 +889,22 @@ func nextWord(norm []byte, toks []Token, i int) uint64 {
 		return toks[i+1].Hash
 	}
 	return 0
+}
+
+// bracketed reports whether token t sits in (), [] or <>.
+func bracketed(norm []byte, t Token) bool {
+	if t.Start == 0 || int(t.End) >= len(norm) {
+		return false
+	}
+	switch norm[t.Start-1] {
+	case '(':
+		return norm[t.End] == ')'
+	case '[':
+		return norm[t.End] == ']'
+	case '<':
+		return norm[t.End] == '>'
+	}
+	return false
 }
 
 // quoted reports whether token t sits between double quotes.
