@@ -2,7 +2,6 @@
 # The whole test suite, as CI runs it. Installs what it needs first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export GOFLAGS="${GOFLAGS:-} -mod=mod"
 
 echo "== dependencies"
 scripts/deps.sh
