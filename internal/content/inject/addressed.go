@@ -71,12 +71,18 @@ func addressedAt(norm []byte, toks []Token, i int) bool {
 	if !ok {
 		return false
 	}
-	last := i
-	if nextWord(norm, toks, i) != 0 && slices.Contains(aiNouns, toks[i+1].Hash) {
-		last = i + 1
-	}
+	last := nameEnd(norm, toks, i)
 	return readingThis(norm, toks, first, last) || notedTo(norm, toks, first, last) || greeted(norm, toks, first, last) ||
 		toYou(norm, toks, first)
+}
+
+// nameEnd returns the last token of the AI's name ending at or after token
+// i: i itself, or the noun after it ("AI agents", "LLM assistant").
+func nameEnd(norm []byte, toks []Token, i int) int {
+	if nextWord(norm, toks, i) != 0 && slices.Contains(aiNouns, toks[i+1].Hash) {
+		return i + 1
+	}
+	return i
 }
 
 // aiWordAt reports whether token i names an AI, and the token where the
@@ -118,10 +124,7 @@ func readingThis(norm []byte, toks []Token, first, last int) bool {
 // the AI is what the reader is ("..., an AI assistant, reading this"), not
 // a word describing them ("if you are an AI researcher").
 func ifYouAreAI(norm []byte, toks []Token, j int) bool {
-	last := j - 1
-	if nextWord(norm, toks, last) != 0 && slices.Contains(aiNouns, toks[j].Hash) {
-		last = j
-	}
+	last := nameEnd(norm, toks, j-1)
 	if nextWord(norm, toks, last) == 0 {
 		return true // the clause ends
 	}
