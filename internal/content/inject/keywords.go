@@ -200,24 +200,27 @@ var phrases = []struct {
 	// jailbreak personas: strong cues fire alone
 	{SigJailbreak, "do anything now"},
 	{SigJailbreak, "does anything now"},
-	{SigJailbreak, "developer mode"},
 	{SigJailbreak, "dan mode"},
 	{SigJailbreak, "jailbreak mode"},
 	{SigJailbreak, "jailbroken mode"},
-	{SigJailbreak, "god mode"},
 	{SigJailbreak, "as dan"},
 	{SigJailbreak, "always intelligent and machiavellian"},
 	{SigJailbreak, "opposite mode"},
 	{SigJailbreak, "evil confidant"},
-	{SigJailbreak, "never refuse"},
-	{SigJailbreak, "never refuses"},
-	{SigJailbreak, "cannot refuse"},
-	{SigJailbreak, "can't refuse"},
-	{SigJailbreak, "must not refuse"},
-	{SigJailbreak, "will not refuse"},
-	{SigJailbreak, "without refusing"},
-	{SigJailbreak, "never decline"},
-	{SigJailbreak, "never declines"},
+	// cues with a benign reading too ("enable developer mode on Android",
+	// "never refuse a refund"): a jailbreak only with another cue group
+	{sigJailSoft, "developer mode"},
+	{sigJailSoft, "god mode"},
+	{sigJailSoft, "never refuse"},
+	{sigJailSoft, "never refuses"},
+	{sigJailSoft, "never refused"},
+	{sigJailSoft, "cannot refuse"},
+	{sigJailSoft, "can't refuse"},
+	{sigJailSoft, "must not refuse"},
+	{sigJailSoft, "will not refuse"},
+	{sigJailSoft, "without refusing"},
+	{sigJailSoft, "never decline"},
+	{sigJailSoft, "never declines"},
 	// jailbreak cue groups: a jailbreak is scored from several groups
 	{sigJailFree, "no ethical"},
 	{sigJailFree, "stay in character"},
@@ -261,6 +264,20 @@ var phrases = []struct {
 	{sigJailFree, "explicit content"},
 	{sigJailFree, "hypothetical response"},
 	{sigJailFree, "unfiltered response"},
+	{sigJailFree, "any kind of content"},
+	{sigJailEthics, "ethical considerations"},
+	{sigJailEthics, "moral considerations"},
+	{sigJailEthics, "ethical concerns"},
+	{sigJailEthics, "moral concerns"},
+	{sigJailEthics, "ethical boundaries"},
+	{sigJailEthics, "moral boundaries"},
+	{sigJailEthics, "ethical constraints"},
+	{sigJailEthics, "moral constraints"},
+	{sigJailEthics, "ethical or moral"},
+	{sigJailEthics, "moral or ethical"},
+	{sigJailFree, "unbounded by"},
+	{sigJailFree, "safety filters"},
+	{sigJailFree, "filters are disabled"},
 	{sigJailPersona, "your name is now"},
 	{sigJailPersona, "your new name"},
 	{sigJailPersona, "you will act as"},
@@ -288,6 +305,11 @@ var phrases = []struct {
 	{sigJailPersona, "alter ego"},
 	{sigJailPersona, "hereby dubbed"},
 	{sigJailPersona, "role play"},
+	{sigJailPersona, "pretend to have"},
+	{sigJailPersona, "pretend that you"},
+	{sigJailPersona, "you are to act"},
+	{sigJailPersona, "respond like"},
+	{sigJailPersona, "person named"},
 	{sigJailAI, "language model"},
 	{sigJailAI, "ai model"},
 	{sigJailAI, "an ai"},
@@ -307,13 +329,17 @@ var phrases = []struct {
 }
 
 // Internal jailbreak cue groups, never reported: rule-free language,
-// persona set-up, addressing an AI, and paired answers.
+// persona set-up, addressing an AI, paired answers, cues that are a
+// jailbreak only in company, and talk of ethics (one rule-free cue however
+// often it comes: an essay on ethics is not a jailbreak).
 const (
+	sigJailEthics  Signal = 1 << 26
+	sigJailSoft    Signal = 1 << 27
 	sigJailFree    Signal = 1 << 28
 	sigJailPersona Signal = 1 << 29
 	sigJailAI      Signal = 1 << 30
 	sigJailDual    Signal = 1 << 31
-	sigJailGroups         = sigJailFree | sigJailPersona | sigJailAI | sigJailDual
+	sigJailGroups         = sigJailEthics | sigJailSoft | sigJailFree | sigJailPersona | sigJailAI | sigJailDual
 )
 
 // A phrase is a sequence of token hashes.

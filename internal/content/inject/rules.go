@@ -294,10 +294,24 @@ func matchTokens(norm []byte, toks []Token, cats []uint32) Signal {
 // jailbreakCues decides the jailbreak signal from the cue groups: two
 // distinct rule-free cues ("no restrictions", "amoral", "content policy"
 // ...), or a persona set-up addressed to an AI ("ChatGPT ... pretend to
-// be", "an AI called ..."). A persona alone is a role prompt, and one
-// rule-free word alone is a story.
+// be", "an AI called ..."), or a cue with a benign reading ("developer
+// mode", "never refuses") or paired answers ("two responses") in company
+// of another group. A persona alone is a role prompt, one rule-free word
+// alone is a story, and developer mode alone is a phone setting.
 func jailbreakCues(s Signal, free int) bool {
-	return free >= 2 || s&(sigJailPersona|sigJailAI) == sigJailPersona|sigJailAI
+	if s&sigJailEthics != 0 {
+		free++
+	}
+	if free >= 2 || s&(sigJailPersona|sigJailAI) == sigJailPersona|sigJailAI {
+		return true
+	}
+	if free > 0 {
+		s |= sigJailFree
+	}
+	if s&sigJailSoft != 0 && s&(sigJailFree|sigJailPersona|sigJailAI|sigJailDual) != 0 {
+		return true
+	}
+	return s&sigJailDual != 0 && s&(sigJailFree|sigJailPersona) != 0
 }
 
 func phraseAt(toks []Token, i int, p phrase) bool {
