@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -122,6 +123,40 @@ func normalize(r Request) (Request, error) {
 		r.Limit = maxLimit
 	}
 	return r, nil
+}
+
+// gate is what every limiter does before it looks at a counter: count
+// the call, refuse once closed, and check and normalise the requests.
+type gate struct {
+	name          string // in errors: "in-memory limiter"
+	closed        atomic.Bool
+	calls, errors atomic.Uint64
+}
+
+// enter appends reqs, normalised, to dst. Its errors wrap ErrUnavailable
+// (closed) or ErrInvalidRequest, and are counted.
+func (g *gate) enter(reqs []Request, dst []Request) ([]Request, error) {
+	g.calls.Add(1)
+	if g.closed.Load() {
+		return nil, g.fail(fmt.Errorf("%w: %s closed", ErrUnavailable, g.name))
+	}
+	if err := checkDuplicates(reqs); err != nil {
+		return nil, g.fail(err)
+	}
+	for _, r := range reqs {
+		nr, err := normalize(r)
+		if err != nil {
+			return nil, g.fail(err)
+		}
+		dst = append(dst, nr)
+	}
+	return dst, nil
+}
+
+// fail counts err and returns it.
+func (g *gate) fail(err error) error {
+	g.errors.Add(1)
+	return err
 }
 
 // checkDuplicates refuses a call naming one counter twice: the two costs

@@ -2,10 +2,8 @@ package ratelimit
 
 import (
 	"context"
-	"fmt"
 	"hash/maphash"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -47,6 +45,7 @@ func NewMemory(opts MemoryOptions) Limiter {
 		size <<= 1
 	}
 	m := &memoryLimiter{
+		gate:   gate{name: "in-memory limiter"},
 		clock:  clock,
 		base:   clock(),
 		seed:   maphash.MakeSeed(),
@@ -78,9 +77,7 @@ type memoryLimiter struct {
 	stop      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
-	closed    atomic.Bool
-
-	calls, errors atomic.Uint64
+	gate
 }
 
 type memShard struct {
@@ -156,42 +153,22 @@ func (m *memoryLimiter) shardOf(k *counterKey) int {
 }
 
 // Charge implements Limiter. It never fails for a valid request; ctx is not
-// consulted since nothing waits.
+// consulted since nothing waits. The counters' shard locks are held from
+// reading the first counter to charging the last, so a call is all or
+// nothing against concurrent ones. The buffers keep a call of up to four
+// limits off the heap.
 func (m *memoryLimiter) Charge(_ context.Context, reqs []Request, charge bool) ([]Result, error) {
-	m.calls.Add(1)
-	if m.closed.Load() {
-		m.errors.Add(1)
-		return nil, fmt.Errorf("%w: in-memory limiter closed", ErrUnavailable)
-	}
-	if len(reqs) == 0 {
-		return nil, nil
-	}
-	if err := checkDuplicates(reqs); err != nil {
-		m.errors.Add(1)
+	var (
+		normBuf           [4]Request
+		shardBuf, lockBuf [4]int
+		logBuf            [4]*slidingLog
+		usedBuf           [4]int64
+	)
+	norm, err := m.enter(reqs, normBuf[:0])
+	if err != nil || len(norm) == 0 {
 		return nil, err
 	}
-
-	var (
-		normBuf  [4]Request
-		shardBuf [4]int
-		lockBuf  [4]int
-		logBuf   [4]*slidingLog
-		usedBuf  [4]int64
-	)
-	norm, shards, locks, logs, used := normBuf[:0], shardBuf[:0], lockBuf[:0], logBuf[:0], usedBuf[:0]
-	for _, r := range reqs {
-		nr, err := normalize(r)
-		if err != nil {
-			m.errors.Add(1)
-			return nil, err
-		}
-		k := nr.counter()
-		s := m.shardOf(&k)
-		norm = append(norm, nr)
-		shards = append(shards, s)
-		locks = insertSorted(locks, s)
-	}
-
+	shards, locks := m.locate(norm, shardBuf[:0], lockBuf[:0])
 	for _, s := range locks {
 		m.shards[s].mu.Lock()
 	}
@@ -200,57 +177,72 @@ func (m *memoryLimiter) Charge(_ context.Context, reqs []Request, charge bool) (
 			m.shards[s].mu.Unlock()
 		}
 	}()
-
 	now := int64(m.clock().Sub(m.base))
-	all := true
+	logs, used, fits := m.measure(norm, shards, now, logBuf[:0], usedBuf[:0])
+	return m.settle(norm, shards, logs, used, now, charge && fits), nil
+}
+
+// locate appends each request's shard to shards, and the shards to lock,
+// ascending and once each, to locks.
+func (m *memoryLimiter) locate(norm []Request, shards, locks []int) ([]int, []int) {
+	for i := range norm {
+		k := norm[i].counter()
+		s := m.shardOf(&k)
+		shards = append(shards, s)
+		locks = insertSorted(locks, s)
+	}
+	return shards, locks
+}
+
+// measure expires each counter's old entries and appends its log (nil for
+// a counter never charged) and what it has used. fits reports whether
+// every request fits its limit.
+func (m *memoryLimiter) measure(norm []Request, shards []int, now int64, logs []*slidingLog, used []int64) (_ []*slidingLog, _ []int64, fits bool) {
+	fits = true
 	for i := range norm {
 		r := &norm[i]
-		w := int64(r.Window)
 		l := m.shards[shards[i]].logs[r.counter()]
 		var u int64
 		if l != nil {
-			l.expire(now, w)
+			l.expire(now, int64(r.Window))
 			u = l.total
 		}
 		logs = append(logs, l)
 		used = append(used, u)
 		if u+r.Cost > r.Limit {
-			all = false
+			fits = false
 		}
 	}
+	return logs, used, fits
+}
 
-	charged := charge && all
+// settle charges every counter when charged, and builds the results.
+func (m *memoryLimiter) settle(norm []Request, shards []int, logs []*slidingLog, used []int64, now int64, charged bool) []Result {
 	res := make([]Result, len(norm))
 	for i := range norm {
 		r := &norm[i]
 		w := int64(r.Window)
 		l := logs[i]
+		rem := r.Limit - used[i]
 		if charged {
 			if l == nil {
 				l = &slidingLog{}
 				m.shards[shards[i]].logs[r.counter()] = l
 			}
 			l.add(now, r.Cost, w)
-		}
-		rem := r.Limit - used[i]
-		if charged {
 			rem -= r.Cost
+			res[i].Charged = r.Cost
 		}
 		reset := now + w
 		if l != nil && !l.empty() {
 			reset = l.oldest() + w
 		}
-		res[i] = Result{
-			Allowed:   used[i]+r.Cost <= r.Limit,
-			Limit:     r.Limit,
-			Remaining: max(rem, 0),
-			Reset:     m.base.Add(time.Duration(reset)),
-		}
-		if charged {
-			res[i].Charged = r.Cost
-		}
+		res[i].Allowed = used[i]+r.Cost <= r.Limit
+		res[i].Limit = r.Limit
+		res[i].Remaining = max(rem, 0)
+		res[i].Reset = m.base.Add(time.Duration(reset))
 	}
-	return res, nil
+	return res
 }
 
 // insertSorted adds s to the ascending, duplicate-free list xs. Shard locks

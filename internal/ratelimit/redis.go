@@ -66,7 +66,7 @@ func NewRedis(client redis.UniversalClient, opts RedisOptions) Limiter {
 	if opts.OverLimitCacheSize <= 0 {
 		opts.OverLimitCacheSize = defaultOverLimitCacheMax
 	}
-	r := &redisLimiter{batch: newScriptBatcher(client, opts.Timeout), timeout: opts.Timeout}
+	r := &redisLimiter{gate: gate{name: "redis limiter"}, batch: newScriptBatcher(client, opts.Timeout), timeout: opts.Timeout}
 	if opts.OverLimitCacheTTL > 0 {
 		r.cache = &overCache{
 			ttl: opts.OverLimitCacheTTL,
@@ -81,9 +81,8 @@ type redisLimiter struct {
 	batch   *scriptBatcher
 	timeout time.Duration
 	cache   *overCache // nil when disabled
-	closed  atomic.Bool
-
-	calls, errors, cacheHits atomic.Uint64
+	gate
+	cacheHits atomic.Uint64
 }
 
 // RedisKey is the Redis key of a counter:
@@ -131,30 +130,14 @@ func escapeKeyPart(b *strings.Builder, s string) {
 // Charge implements Limiter with one EVALSHA of the sliding-log script,
 // pipelined with those of concurrent calls (see scriptBatcher).
 func (r *redisLimiter) Charge(ctx context.Context, reqs []Request, charge bool) ([]Result, error) {
-	r.calls.Add(1)
-	if r.closed.Load() {
-		r.errors.Add(1)
-		return nil, fmt.Errorf("%w: redis limiter closed", ErrUnavailable)
-	}
-	if len(reqs) == 0 {
-		return nil, nil
-	}
-	if err := checkDuplicates(reqs); err != nil {
-		r.errors.Add(1)
+	norm, err := r.enter(reqs, make([]Request, 0, len(reqs)))
+	if err != nil || len(norm) == 0 {
 		return nil, err
 	}
-	norm := make([]Request, len(reqs))
-	keys := make([]string, len(reqs))
-	for i, q := range reqs {
-		nq, err := normalize(q)
-		if err != nil {
-			r.errors.Add(1)
-			return nil, err
-		}
-		norm[i] = nq
-		keys[i] = RedisKey(nq.Policy, nq.ID, nq.Key)
+	keys := make([]string, len(norm))
+	for i := range norm {
+		keys[i] = RedisKey(norm[i].Policy, norm[i].ID, norm[i].Key)
 	}
-
 	if charge && r.cache != nil {
 		if res, ok := r.cache.refuse(keys, norm, time.Now()); ok {
 			r.cacheHits.Add(1)
@@ -162,6 +145,22 @@ func (r *redisLimiter) Charge(ctx context.Context, reqs []Request, charge bool) 
 		}
 	}
 
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	sent := time.Now()
+	out, err := r.batch.run(ctx, keys, scriptArgs(norm, charge))
+	if err != nil {
+		return nil, r.fail(fmt.Errorf("%w: redis: %w", ErrUnavailable, err))
+	}
+	if len(out) != 2+3*len(norm) {
+		return nil, r.fail(fmt.Errorf("%w: redis: rate limit script returned %d values, want %d", ErrUnavailable, len(out), 2+3*len(norm)))
+	}
+	return r.results(norm, keys, out, sent), nil
+}
+
+// scriptArgs are the script's ARGV: whether to charge, then limit, window
+// (µs) and cost per counter.
+func scriptArgs(norm []Request, charge bool) []any {
 	args := make([]any, 1, 1+3*len(norm))
 	args[0] = "0"
 	if charge {
@@ -170,20 +169,13 @@ func (r *redisLimiter) Charge(ctx context.Context, reqs []Request, charge bool) 
 	for i := range norm {
 		args = append(args, norm[i].Limit, norm[i].Window.Microseconds(), norm[i].Cost)
 	}
+	return args
+}
 
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
-	defer cancel()
-	sent := time.Now()
-	out, err := r.batch.run(ctx, keys, args)
-	if err != nil {
-		r.errors.Add(1)
-		return nil, fmt.Errorf("%w: redis: %w", ErrUnavailable, err)
-	}
-	if len(out) != 2+3*len(norm) {
-		r.errors.Add(1)
-		return nil, fmt.Errorf("%w: redis: rate limit script returned %d values, want %d", ErrUnavailable, len(out), 2+3*len(norm))
-	}
-
+// results reads the script's reply (Redis's time in µs, whether it charged,
+// then allowed, remaining and reset per counter) and updates the cache of
+// full counters.
+func (r *redisLimiter) results(norm []Request, keys []string, out []int64, sent time.Time) []Result {
 	nowUS, charged := out[0], out[1] == 1
 	res := make([]Result, len(norm))
 	for i := range norm {
@@ -198,19 +190,20 @@ func (r *redisLimiter) Charge(ctx context.Context, reqs []Request, charge bool) 
 		if charged {
 			res[i].Charged = norm[i].Cost
 		}
-		if r.cache != nil {
-			k := overKey{keys[i], norm[i].Limit, norm[i].Window}
-			if o[1] == 0 {
-				// Full until resetUS on Redis's clock; counting from when the
-				// request was sent makes the local deadline early, never late.
-				until := sent.Add(time.Duration(resetUS-nowUS) * time.Microsecond)
-				r.cache.put(k, until, res[i].Reset, sent)
-			} else {
-				r.cache.forget(k)
-			}
+		if r.cache == nil {
+			continue
+		}
+		k := overKey{keys[i], norm[i].Limit, norm[i].Window}
+		if o[1] == 0 {
+			// Full until resetUS on Redis's clock; counting from when the
+			// request was sent makes the local deadline early, never late.
+			until := sent.Add(time.Duration(resetUS-nowUS) * time.Microsecond)
+			r.cache.put(k, until, res[i].Reset, sent)
+		} else {
+			r.cache.forget(k)
 		}
 	}
-	return res, nil
+	return res
 }
 
 // Close marks the limiter closed; later Charge calls fail with
