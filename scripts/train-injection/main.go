@@ -82,17 +82,21 @@ type config struct {
 	kappa      float64
 }
 
-func main() {
+// options are the command's flags beyond the training configuration.
+type options struct {
+	data, out, dump, dev string
+	verbose              bool
+}
+
+func parseFlags() (options, config) {
 	var (
-		data    = flag.String("data", "", "training JSONL (text, label, source, kind)")
-		out     = flag.String("out", "", "model file to write (nothing is written when empty)")
-		cfg     config
-		scale   string
-		verbose bool
-		dump    string
-		devPath string
+		o     options
+		cfg   config
+		scale string
 	)
-	flag.StringVar(&dump, "dump", "", "write out-of-fold scores, one JSON line per record, to this file")
+	flag.StringVar(&o.data, "data", "", "training JSONL (text, label, source, kind)")
+	flag.StringVar(&o.out, "out", "", "model file to write (nothing is written when empty)")
+	flag.StringVar(&o.dump, "dump", "", "write out-of-fold scores, one JSON line per record, to this file")
 	flag.UintVar(&cfg.bits, "bits", 16, "log2 of hash buckets")
 	flag.BoolVar(&cfg.fs.Words, "words", true, "word unigram features")
 	flag.BoolVar(&cfg.fs.Bigrams, "bigrams", true, "word bigram features")
@@ -107,15 +111,15 @@ func main() {
 	flag.Float64Var(&cfg.groupPow, "group-pow", 0.5, "sample weight = (size of the record's weighting group)^-pow, per class")
 	flag.StringVar(&cfg.groupBy, "group-by", "repo", "weighting group: path (owner/repo:path) or repo")
 	flag.Float64Var(&cfg.hardWeight, "hard-weight", 1, "extra weight of benign-hard records")
-	flag.StringVar(&devPath, "dev", "", "labelled JSONL to report on at the end (never used for any choice)")
+	flag.StringVar(&o.dev, "dev", "", "labelled JSONL to report on at the end (never used for any choice)")
 	flag.IntVar(&cfg.folds, "folds", 5, "grouped cross-validation folds")
 	flag.Int64Var(&cfg.seed, "seed", 1, "random seed")
 	flag.Float64Var(&cfg.maxFPR, "max-fpr", 0.01, "threshold: highest validated false-positive rate on all benign")
 	flag.Float64Var(&cfg.maxHardFPR, "max-hard-fpr", 0.03, "threshold: highest validated false-positive rate on benign-hard")
 	flag.Float64Var(&cfg.kappa, "kappa", 5, "strength, in records, of each signal probability's prior")
-	flag.BoolVar(&verbose, "v", false, "print per-group validation tables")
+	flag.BoolVar(&o.verbose, "v", false, "print per-group validation tables")
 	flag.Parse()
-	if *data == "" {
+	if o.data == "" {
 		log.Fatal("-data is required")
 	}
 	switch scale {
@@ -126,11 +130,16 @@ func main() {
 	default:
 		log.Fatalf("-scale %q: want sqrt or none", scale)
 	}
+	return o, cfg
+}
+
+func main() {
+	o, cfg := parseFlags()
 	start := time.Now()
-	if sum, err := fileSHA256(*data); err == nil {
-		log.Printf("data %s sha256 %s", *data, sum)
+	if sum, err := fileSHA256(o.data); err == nil {
+		log.Printf("data %s sha256 %s", o.data, sum)
 	}
-	docs, err := load(*data, cfg)
+	docs, err := load(o.data, cfg)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -138,10 +147,49 @@ func main() {
 	setWeights(docs, cfg)
 	assignFolds(docs, cfg.folds)
 
-	// 1. grouped cross-validation of the learned model: out-of-fold logits
+	crossValidate(docs, cfg)
+	log.Printf("grouped cross-validation done (%s)", time.Since(start).Round(time.Millisecond))
+	if o.verbose {
+		printFoldMeans(docs)
+	}
+	comb := validateCombiner(docs, cfg)
+	if o.dump != "" {
+		if err := writeDump(o.dump, docs); err != nil {
+			log.Fatal(err)
+		}
+	}
+	thr := chooseThreshold(docs, cfg.maxFPR, cfg.maxHardFPR)
+	report(os.Stdout, docs, thr, o.verbose)
+
+	final := train(docs, cfg, func(*doc) bool { return true })
+	model := &inject.Model{
+		Bits: cfg.bits, FS: cfg.fs, Scale: cfg.scale, Block: cfg.block,
+		Bias: float32(final.bias), Weights: final.w,
+		PlattA: float32(comb.a), PlattB: float32(comb.b), SigProb: comb.q, Threshold: float32(thr),
+	}
+	printCombination(docs, comb, thr)
+	if err := checkParity(model, final, docs, o.data, cfg.scale); err != nil {
+		log.Fatal(err)
+	}
+	if o.out != "" {
+		if err := writeModel(o.out, model); err != nil {
+			log.Fatal(err)
+		}
+		log.Printf("wrote %s", o.out)
+	}
+	if o.dev != "" {
+		if err := devReport(o.dev, model, thr); err != nil {
+			log.Fatal(err)
+		}
+	}
+	log.Printf("done in %s", time.Since(start).Round(time.Millisecond))
+}
+
+// crossValidate sets every record's out-of-fold learned logit. A fold's
+// model is trained on nothing from the held-out repositories, neither as
+// source nor as carrier of an injection.
+func crossValidate(docs []doc, cfg config) {
 	for f := 0; f < cfg.folds; f++ {
-		// train on nothing from the held-out repositories, neither as source
-		// nor as carrier of an injection
 		m := train(docs, cfg, func(d *doc) bool { return d.fold != f && d.cfold != f })
 		for i := range docs {
 			if docs[i].fold == f {
@@ -149,32 +197,12 @@ func main() {
 			}
 		}
 	}
-	log.Printf("grouped cross-validation done (%s)", time.Since(start).Round(time.Millisecond))
-	if verbose {
-		means := map[string][3]float64{}
-		for i := range docs {
-			d := &docs[i]
-			k := fmt.Sprintf("f%d %s y=%v", d.fold, d.repo, d.y)
-			v := means[k]
-			v[0]++
-			v[1] += d.logit
-			if d.logit > 0 {
-				v[2]++
-			}
-			means[k] = v
-		}
-		var ks []string
-		for k := range means {
-			ks = append(ks, k)
-		}
-		sort.Strings(ks)
-		for _, k := range ks {
-			v := means[k]
-			fmt.Printf("  %-70s n=%5.0f mean logit %+.2f  >0: %.2f\n", k, v[0], v[1]/v[0], v[2]/v[0])
-		}
-	}
+}
 
-	// 2. combination layer, itself validated fold by fold
+// validateCombiner sets every record's out-of-fold combined score, with
+// the combination layer itself fitted fold by fold, and returns the layer
+// fitted on all records.
+func validateCombiner(docs []doc, cfg config) *combiner {
 	for f := 0; f < cfg.folds; f++ {
 		st := fitCombiner(docs, cfg.kappa, func(d *doc) bool { return d.fold != f && d.cfold != f })
 		for i := range docs {
@@ -183,51 +211,53 @@ func main() {
 			}
 		}
 	}
-	comb := fitCombiner(docs, cfg.kappa, func(*doc) bool { return true })
+	return fitCombiner(docs, cfg.kappa, func(*doc) bool { return true })
+}
 
-	if dump != "" {
-		if err := writeDump(dump, docs); err != nil {
-			log.Fatal(err)
+// printFoldMeans prints, per fold, repository and label, the mean
+// out-of-fold logit and the share above zero.
+func printFoldMeans(docs []doc) {
+	means := map[string][3]float64{}
+	for i := range docs {
+		d := &docs[i]
+		k := fmt.Sprintf("f%d %s y=%v", d.fold, d.repo, d.y)
+		v := means[k]
+		v[0]++
+		v[1] += d.logit
+		if d.logit > 0 {
+			v[2]++
 		}
+		means[k] = v
 	}
-	// 3. threshold from the validated scores
-	thr := chooseThreshold(docs, cfg.maxFPR, cfg.maxHardFPR)
-	report(os.Stdout, docs, thr, verbose)
+	var ks []string
+	for k := range means {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	for _, k := range ks {
+		v := means[k]
+		fmt.Printf("  %-70s n=%5.0f mean logit %+.2f  >0: %.2f\n", k, v[0], v[1]/v[0], v[2]/v[0])
+	}
+}
 
-	// 4. final model on all data
-	final := train(docs, cfg, func(*doc) bool { return true })
-	model := &inject.Model{
-		Bits: cfg.bits, FS: cfg.fs, Scale: cfg.scale, Block: cfg.block,
-		Bias: float32(final.bias), Weights: final.w,
-		PlattA: float32(comb.a), PlattB: float32(comb.b), SigProb: comb.q, Threshold: float32(thr),
-	}
+func printCombination(docs []doc, comb *combiner, thr float64) {
 	fmt.Printf("\ncombination: p = sigmoid(%.4f*logit %+.4f); score = 1 - (1-p)*prod(1-q[signal])\n", comb.a, comb.b)
 	for i, n := range inject.SignalNames {
 		fmt.Printf("  %-22s q=%.3f (prior %.2f, fired on %d train records)\n", n, comb.q[i], signalPrior[i], countSig(docs, inject.Signal(1)<<i))
 	}
 	fmt.Printf("chosen threshold: %.4f\n", thr)
-	if err := checkParity(model, final, docs, *data, cfg.scale); err != nil {
-		log.Fatal(err)
+}
+
+func writeModel(path string, model *inject.Model) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
 	}
-	if *out != "" {
-		f, err := os.Create(*out)
-		if err != nil {
-			log.Fatal(err)
-		}
-		if _, err := model.WriteTo(f); err != nil {
-			log.Fatal(err)
-		}
-		if err := f.Close(); err != nil {
-			log.Fatal(err)
-		}
-		log.Printf("wrote %s", *out)
+	if _, err := model.WriteTo(f); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if devPath != "" {
-		if err := devReport(devPath, model, thr); err != nil {
-			log.Fatal(err)
-		}
-	}
-	log.Printf("done in %s", time.Since(start).Round(time.Millisecond))
+	return f.Close()
 }
 
 func load(path string, cfg config) ([]doc, error) {
