@@ -589,102 +589,130 @@ func shiftGroups(nc numCand, from int) numCand {
 	return out
 }
 
+// groupShape is the outline of groups [lo, hi) of a number candidate.
+type groupShape struct {
+	lo, hi, n, digits int
+	sep               byte // the first separator between groups; 0 for one group
+	sameSep           bool // every separator is sep
+	plus, paren       bool // a leading '+'; a parenthesised group
+	first             byte // the first digit
+}
+
+func shapeOf(s string, nc *numCand, lo, hi int) groupShape {
+	g := groupShape{lo: lo, hi: hi, n: hi - lo, sameSep: true, plus: nc.plus && lo == 0, first: s[nc.groups[lo]]}
+	for k := lo; k < hi; k++ {
+		g.digits += nc.glen[k]
+		if nc.seps[k] == ')' {
+			g.paren = true
+		}
+		if k == hi-1 {
+			continue
+		}
+		if g.sep == 0 {
+			g.sep = nc.seps[k]
+		} else if nc.seps[k] != g.sep {
+			g.sameSep = false
+		}
+	}
+	return g
+}
+
 // classifyGroups decides what groups [lo, hi) of nc are, if anything.
 func classifyGroups(s string, nc *numCand, lo, hi int) (string, bool) {
-	n := hi - lo
-	digits := 0
-	sep := byte(0)
-	sameSep := true
-	for k := lo; k < hi; k++ {
-		digits += nc.glen[k]
-		if k < hi-1 {
-			if sep == 0 {
-				sep = nc.seps[k]
-			} else if nc.seps[k] != sep {
-				sameSep = false
-			}
+	g := shapeOf(s, nc, lo, hi)
+	if g.sep == '.' && !g.plus && !g.paren {
+		if g.n == 4 && g.sameSep {
+			return ipv4Groups(s, nc, g)
+		}
+		if g.n <= 3 {
+			return "", false // decimals, versions, dates
 		}
 	}
-	plus := nc.plus && lo == 0
-	paren := false
-	for k := lo; k < hi; k++ {
-		if nc.seps[k] == ')' {
-			paren = true
-		}
-	}
-	first := s[nc.groups[lo]]
-	// IPv4
-	if n == 4 && sep == '.' && sameSep && !plus && !paren {
-		st, en := nc.groups[lo], nc.groups[hi-1]+nc.glen[hi-1]
-		if a, err := netip.ParseAddr(s[st:en]); err == nil && a.Is4() {
-			return KindIP, true
-		}
-		return "", false
-	}
-	if sep == '.' && !plus && !paren && (n <= 3) {
-		return "", false // decimals, versions, dates
-	}
-	// US SSN: 3-2-4 with dashes or spaces
-	if n == 3 && sameSep && (sep == '-' || sep == ' ') && nc.glen[lo] == 3 && nc.glen[lo+1] == 2 && nc.glen[lo+2] == 4 && !plus {
-		if validSSN(s[nc.groups[lo]:nc.groups[lo]+3], s[nc.groups[lo+1]:nc.groups[lo+1]+2], s[nc.groups[lo+2]:nc.groups[lo+2]+4]) {
-			return KindUSSSN, true
-		}
-	}
-	// bare 9 digits after an SSN label
-	if n == 1 && digits == 9 && !plus && ssnLabelBefore(s, nc.groups[lo]) {
-		g := s[nc.groups[lo] : nc.groups[lo]+9]
-		if validSSN(g[:3], g[3:5], g[5:]) {
-			return KindUSSSN, true
-		}
-	}
-	// payment card
-	if digits >= 13 && digits <= 19 && !plus && !paren && sameSep && (sep == 0 || sep == ' ' || sep == '-') && first >= '2' && first <= '6' {
-		okGroups := true
-		for k := lo; k < hi; k++ {
-			if n > 1 && (nc.glen[k] < 3 || nc.glen[k] > 6) {
-				okGroups = false
-			}
-		}
-		if okGroups && luhn(s, nc, lo, hi) && !allSame(s, nc, lo, hi) {
-			return KindCreditCard, true
-		}
-	}
-	// phone numbers
-	if plus {
-		if digits >= 8 && digits <= 15 && first != '0' {
-			return KindPhone, true
-		}
-		return "", false
-	}
-	if n >= 2 && (sep != '.' || sameSep) {
-		// NANP: [1] NXX NXX XXXX
-		g := groupsDigits(s, nc, lo, hi)
-		if len(g) == 11 && g[0] == '1' {
-			g = g[1:]
-		}
-		if len(g) == 10 && g[0] >= '2' && g[3] >= '2' && (n == 3 || n == 4 || paren) && nc.glen[hi-1] == 4 {
-			return KindPhone, true
-		}
-		// national formats with a trunk prefix 0 (or 00 international)
-		ssnShape := n == 3 && nc.glen[lo] == 3 && nc.glen[lo+1] == 2 && nc.glen[lo+2] == 4
-		second := s[nc.groups[lo]+1]
-		if nc.glen[lo] == 1 {
-			second = s[nc.groups[lo+1]]
-		}
-		trunkOK := second != '0' || (digits >= 11 && len(g) > 2 && g[2] != '0') // 0X... national, 00CC... international
-		if first == '0' && trunkOK && !ssnShape && digits >= 9 && digits <= 15 && (sameSep || paren) && sep != '/' {
-			short := 0
-			for k := lo; k < hi; k++ {
-				if nc.glen[k] < 2 {
-					short++
-				}
-			}
-			if short == 0 {
-				return KindPhone, true
-			}
-		}
+	switch {
+	case ssnGroups(s, nc, g):
+		return KindUSSSN, true
+	case cardGroups(s, nc, g):
+		return KindCreditCard, true
+	case phoneGroups(s, nc, g):
+		return KindPhone, true
 	}
 	return "", false
+}
+
+func ipv4Groups(s string, nc *numCand, g groupShape) (string, bool) {
+	st, en := nc.groups[g.lo], nc.groups[g.hi-1]+nc.glen[g.hi-1]
+	if a, err := netip.ParseAddr(s[st:en]); err == nil && a.Is4() {
+		return KindIP, true
+	}
+	return "", false
+}
+
+// ssnGroups: 3-2-4 with dashes or spaces, or a bare 9 digits right after
+// an SSN label, in the valid ranges.
+func ssnGroups(s string, nc *numCand, g groupShape) bool {
+	if g.plus {
+		return false
+	}
+	lo := g.lo
+	if g.n == 3 && g.sameSep && (g.sep == '-' || g.sep == ' ') && nc.glen[lo] == 3 && nc.glen[lo+1] == 2 && nc.glen[lo+2] == 4 {
+		return validSSN(s[nc.groups[lo]:nc.groups[lo]+3], s[nc.groups[lo+1]:nc.groups[lo+1]+2], s[nc.groups[lo+2]:nc.groups[lo+2]+4])
+	}
+	if g.n == 1 && g.digits == 9 && ssnLabelBefore(s, nc.groups[lo]) {
+		d := s[nc.groups[lo] : nc.groups[lo]+9]
+		return validSSN(d[:3], d[3:5], d[5:])
+	}
+	return false
+}
+
+// cardGroups: 13-19 digits starting 2-6, ungrouped or in groups of 3-6
+// with one kind of separator, Luhn-valid and not one repeated digit.
+func cardGroups(s string, nc *numCand, g groupShape) bool {
+	if g.digits < 13 || g.digits > 19 || g.plus || g.paren || !g.sameSep || g.first < '2' || g.first > '6' {
+		return false
+	}
+	if g.sep != 0 && g.sep != ' ' && g.sep != '-' {
+		return false
+	}
+	for k := g.lo; k < g.hi && g.n > 1; k++ {
+		if nc.glen[k] < 3 || nc.glen[k] > 6 {
+			return false
+		}
+	}
+	return luhn(s, nc, g.lo, g.hi) && !allSame(s, nc, g.lo, g.hi)
+}
+
+// phoneGroups: E.164 after a '+', NANP, or a national format with a trunk
+// prefix 0 (00 for international).
+func phoneGroups(s string, nc *numCand, g groupShape) bool {
+	if g.plus {
+		return g.digits >= 8 && g.digits <= 15 && g.first != '0'
+	}
+	if g.n < 2 || (g.sep == '.' && !g.sameSep) {
+		return false
+	}
+	lo, hi := g.lo, g.hi
+	d := groupsDigits(s, nc, lo, hi)
+	if len(d) == 11 && d[0] == '1' {
+		d = d[1:]
+	}
+	if len(d) == 10 && d[0] >= '2' && d[3] >= '2' && (g.n == 3 || g.n == 4 || g.paren) && nc.glen[hi-1] == 4 {
+		return true // NANP: [1] NXX NXX XXXX
+	}
+	ssnShape := g.n == 3 && nc.glen[lo] == 3 && nc.glen[lo+1] == 2 && nc.glen[lo+2] == 4
+	second := s[nc.groups[lo]+1]
+	if nc.glen[lo] == 1 {
+		second = s[nc.groups[lo+1]]
+	}
+	trunkOK := second != '0' || (g.digits >= 11 && len(d) > 2 && d[2] != '0') // 0X... national, 00CC... international
+	if g.first != '0' || !trunkOK || ssnShape || g.digits < 9 || g.digits > 15 || !(g.sameSep || g.paren) || g.sep == '/' {
+		return false
+	}
+	for k := lo; k < hi; k++ {
+		if nc.glen[k] < 2 {
+			return false
+		}
+	}
+	return true
 }
 
 func groupsDigits(s string, nc *numCand, lo, hi int) []byte {
