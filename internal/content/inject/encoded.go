@@ -38,78 +38,85 @@ func init() {
 func DecodeCandidates(raw string, buf []byte, fn func(decoded []byte)) []byte {
 	total := 0
 	for i := 0; i < len(raw) && total < maxDecodedTotal; {
-		// a run of minEncodedRun bytes starting in [i, i+minEncodedRun)
-		// covers i+minEncodedRun-1: when that byte is not base64, skip
-		if p := i + minEncodedRun - 1; p >= len(raw) {
-			break
-		} else if b64Class[raw[p]] == 0 {
-			i = p + 1
-			continue
-		} else {
-			for p > i && b64Class[raw[p-1]] != 0 {
-				p--
-			}
-			i = p
-		}
-		for i < len(raw) && b64Class[raw[i]] == 3 {
-			i++
-		}
-		if i >= len(raw) {
+		st, en, ok := nextRun(raw, i)
+		if !ok {
 			break
 		}
-		j := i + 1
-		for j < len(raw) && b64Class[raw[j]] != 0 && j-i < maxEncodedRun {
-			j++
-		}
-		if j-i < minEncodedRun {
-			i = j
+		i = en
+		if en-st < minEncodedRun {
 			continue
 		}
-		allHex, upper, lower, digit := true, false, false, false
-		for k := i; k < j; k++ {
-			c := raw[k]
-			switch {
-			case c >= 'A' && c <= 'Z':
-				upper = true
-				if c > 'F' {
-					allHex = false
-				}
-			case c >= 'a' && c <= 'z':
-				lower = true
-				if c > 'f' {
-					allHex = false
-				}
-			case c >= '0' && c <= '9':
-				digit = true
-			default:
-				allHex = false
-			}
-		}
-		run := raw[i:j]
-		i = j
-		if len(run) < minEncodedRun {
-			continue
-		}
-		var dec []byte
-		var err error
-		switch {
-		case allHex && digit && len(run)%2 == 0:
-			buf = grow(buf, len(run)/2)
-			var n int
-			n, err = hex.Decode(buf, []byte(run))
-			dec = buf[:n]
-		case upper && lower:
-			dec, err = decodeB64(run, &buf)
-		default:
-			continue // one-case words and identifiers are not base64 text
-		}
-		if err != nil || !readable(dec) {
+		dec, ok := decodeRun(raw[st:en], &buf)
+		if !ok || !readable(dec) {
 			continue
 		}
 		total += len(dec)
 		fn(dec)
 	}
 	return buf
+}
+
+// nextRun returns the next run [st, en) of base64-alphabet bytes (at most
+// maxEncodedRun, leading padding skipped) that starts at or after i and
+// could be minEncodedRun long; ok is false when none is left.
+func nextRun(raw string, i int) (st, en int, ok bool) {
+	// a run of minEncodedRun bytes starting in [i, i+minEncodedRun)
+	// covers i+minEncodedRun-1: while that byte is not base64, skip past it
+	p := i + minEncodedRun - 1
+	for p < len(raw) && b64Class[raw[p]] == 0 {
+		i = p + 1
+		p = i + minEncodedRun - 1
+	}
+	if p >= len(raw) {
+		return 0, 0, false
+	}
+	for p > i && b64Class[raw[p-1]] != 0 {
+		p--
+	}
+	st = p
+	for st < len(raw) && b64Class[raw[st]] == 3 {
+		st++
+	}
+	if st >= len(raw) {
+		return 0, 0, false
+	}
+	en = st + 1
+	for en < len(raw) && b64Class[raw[en]] != 0 && en-st < maxEncodedRun {
+		en++
+	}
+	return st, en, true
+}
+
+// decodeRun decodes run as hex (all hex digits, some decimal, even length)
+// or base64 (both letter cases; one-case words and identifiers are not
+// base64 text) into *buf.
+func decodeRun(run string, buf *[]byte) ([]byte, bool) {
+	allHex, upper, lower, digit := true, false, false, false
+	for k := 0; k < len(run); k++ {
+		c := run[k]
+		switch {
+		case c >= 'A' && c <= 'Z':
+			upper = true
+			allHex = allHex && c <= 'F'
+		case c >= 'a' && c <= 'z':
+			lower = true
+			allHex = allHex && c <= 'f'
+		case c >= '0' && c <= '9':
+			digit = true
+		default:
+			allHex = false
+		}
+	}
+	switch {
+	case allHex && digit && len(run)%2 == 0:
+		*buf = grow(*buf, len(run)/2)
+		n, err := hex.Decode(*buf, []byte(run))
+		return (*buf)[:n], err == nil
+	case upper && lower:
+		dec, err := decodeB64(run, buf)
+		return dec, err == nil
+	}
+	return nil, false
 }
 
 func grow(b []byte, n int) []byte {
