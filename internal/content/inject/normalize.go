@@ -403,84 +403,103 @@ func normalizeGeneral(dst []byte, s string, h *Hidden) []byte {
 
 // rune handles one non-ASCII rune (or an invalid byte, r == RuneError).
 func (st *normState) rune(r rune, n int, first bool) {
-	h := st.h
-	if r == utf8.RuneError && n <= 1 {
+	switch {
+	case r == utf8.RuneError && n <= 1:
 		st.white(false)
+	case IsInvisible(r):
+		st.invisible(r, first)
+	default:
+		st.varRun = 0
+		st.lastWasFlag = r == 0x1F3F4 // black flag: tag sequences after it are subdivision flags
+		if f := foldRune(r); f != "" {
+			st.folded(f)
+		} else if r < 0x250 && latinFold[r-0x80] != "" {
+			st.latin(latinFold[r-0x80])
+		} else {
+			st.other(r)
+		}
+	}
+}
+
+// invisible counts a format character by kind; none reaches the output.
+func (st *normState) invisible(r rune, first bool) {
+	h := st.h
+	switch {
+	case r >= 0xE0000 && r <= 0xE007F:
+		if !st.lastWasFlag {
+			h.Tags++
+			if r >= 0xE0020 && r <= 0xE007E && len(h.TagText) < maxTagText {
+				h.TagText = append(h.TagText, asciiFold[r-0xE0000])
+			}
+		}
+	case (r >= 0xFE00 && r <= 0xFE0F) || (r >= 0xE0100 && r <= 0xE01EF):
+		st.varRun++
+		if st.varRun > h.VarSel {
+			h.VarSel = st.varRun
+		}
+	case r == 0x202D || r == 0x202E:
+		h.BidiOverride++
+	case r == 0x200E || r == 0x200F || r == 0x061C || (r >= 0x202A && r <= 0x202C) || (r >= 0x2066 && r <= 0x2069):
+		h.BidiOther++
+	case r == 0x00AD:
+		// soft hyphen: a legitimate hyphenation hint, removed silently
+	case r == 0x200C || r == 0x200D:
+		// joiners are part of emoji, Indic and Persian text; they
+		// count only inside Latin words
+		st.pendingZW++
+	case r == 0xFEFF && first:
+		// byte order mark at the start
+	default:
+		h.ZeroWidth++
+		st.pendingZW++
+	}
+}
+
+// folded writes a compatibility form's ASCII folding (full-width, math
+// alphanumerics, ligatures, smart quotes ...).
+func (st *normState) folded(f string) {
+	if f == " " || f == "\n" {
+		st.white(f == "\n")
 		return
 	}
-	if IsInvisible(r) {
-		switch {
-		case r >= 0xE0000 && r <= 0xE007F:
-			if !st.lastWasFlag {
-				h.Tags++
-				if r >= 0xE0020 && r <= 0xE007E && len(h.TagText) < maxTagText {
-					h.TagText = append(h.TagText, asciiFold[r-0xE0000])
-				}
-			}
-		case (r >= 0xFE00 && r <= 0xFE0F) || (r >= 0xE0100 && r <= 0xE01EF):
-			st.varRun++
-			if st.varRun > h.VarSel {
-				h.VarSel = st.varRun
-			}
-		case r == 0x202D || r == 0x202E:
-			h.BidiOverride++
-		case r == 0x200E || r == 0x200F || r == 0x061C || (r >= 0x202A && r <= 0x202C) || (r >= 0x2066 && r <= 0x2069):
-			h.BidiOther++
-		case r == 0x00AD:
-			// soft hyphen: a legitimate hyphenation hint, removed silently
-		case r == 0x200C || r == 0x200D:
-			// joiners are part of emoji, Indic and Persian text; they
-			// count only inside Latin words
-			st.pendingZW++
-		case r == 0xFEFF && first:
-			// byte order mark at the start
-		default:
-			h.ZeroWidth++
-			st.pendingZW++
-		}
-		return
-	}
-	st.varRun = 0
-	st.lastWasFlag = r == 0x1F3F4 // black flag: tag sequences after it are subdivision flags
-	if f := foldRune(r); f != "" {
-		if f == " " || f == "\n" {
-			st.white(f == "\n")
-			return
-		}
-		st.emitSpace()
-		for j := 0; j < len(f); j++ {
-			b := f[j]
-			isLetter := b >= 'a' && b <= 'z'
-			if isLetter || (b >= '0' && b <= '9') {
-				if st.wordStart < 0 {
-					st.wordStart = len(st.dst)
-				}
-				st.wordLatin = st.wordLatin || isLetter
-			} else {
-				st.flushWord()
-			}
-			st.dst = append(st.dst, b)
-			st.prevASCIILetter = isLetter
-		}
-		st.pendingZW = 0
-		return
-	}
-	if r < 0x250 {
-		if f := latinFold[r-0x80]; f != "" {
-			st.emitSpace()
+	st.emitSpace()
+	for j := 0; j < len(f); j++ {
+		b := f[j]
+		isLetter := b >= 'a' && b <= 'z'
+		if isLetter || (b >= '0' && b <= '9') {
 			if st.wordStart < 0 {
 				st.wordStart = len(st.dst)
 			}
-			st.wordLatin = true
-			st.dst = append(st.dst, f...)
-			if st.prevASCIILetter && st.pendingZW > 0 {
-				h.ZeroWidthInLat += st.pendingZW
-			}
-			st.prevASCIILetter = true
-			st.pendingZW = 0
-			return
+			st.wordLatin = st.wordLatin || isLetter
+		} else {
+			st.flushWord()
 		}
+		st.dst = append(st.dst, b)
+		st.prevASCIILetter = isLetter
 	}
+	st.pendingZW = 0
+}
+
+// latin writes a Latin letter with its diacritics dropped; zero-width
+// characters just before it, after a Latin letter, were hidden in a word.
+func (st *normState) latin(f string) {
+	st.emitSpace()
+	if st.wordStart < 0 {
+		st.wordStart = len(st.dst)
+	}
+	st.wordLatin = true
+	st.dst = append(st.dst, f...)
+	if st.prevASCIILetter && st.pendingZW > 0 {
+		st.h.ZeroWidthInLat += st.pendingZW
+	}
+	st.prevASCIILetter = true
+	st.pendingZW = 0
+}
+
+// other writes any other rune lower-cased: a space or control ends the
+// word, a letter of a script that does not separate words ends it too,
+// and a Cyrillic or Greek look-alike marks the word for mapping.
+func (st *normState) other(r rune) {
 	if unicode.IsSpace(r) {
 		st.white(false)
 		st.pendingZW = 0
@@ -494,19 +513,16 @@ func (st *normState) rune(r rune, n int, first bool) {
 	st.prevASCIILetter = false
 	st.pendingZW = 0
 	lr := unicode.ToLower(r)
-	if unicode.IsLetter(lr) || unicode.IsDigit(lr) || unicode.Is(unicode.Mn, lr) {
-		if isWordBreakingScript(lr) {
-			st.flushWord()
-		} else {
-			if st.wordStart < 0 {
-				st.wordStart = len(st.dst)
-			}
-			if _, ok := confusable[lr]; ok {
-				st.wordConf = true
-			}
-		}
-	} else {
+	switch {
+	case !(unicode.IsLetter(lr) || unicode.IsDigit(lr) || unicode.Is(unicode.Mn, lr)), isWordBreakingScript(lr):
 		st.flushWord()
+	default:
+		if st.wordStart < 0 {
+			st.wordStart = len(st.dst)
+		}
+		if _, ok := confusable[lr]; ok {
+			st.wordConf = true
+		}
 	}
 	st.dst = utf8.AppendRune(st.dst, lr)
 }
