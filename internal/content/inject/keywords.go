@@ -24,7 +24,8 @@ const (
 	catAbove                          // above, preceding (usable without a noun)
 	catPrevStrong                     // previous, prior, above ... (not all/any)
 	catThe                            // the, of, your ... (between a qualifier and its noun)
-	catAI                             // chatgpt, openai, gpt, llm ...
+	catAI                             // llm, chatbot: AI in general
+	catAIName                         // chatgpt, openai, gpt, claude ...: a model by name
 	catAction                         // transfer, delete, grant, send ... (imperative actions)
 	catSensitive                      // my, password, account, funds ... (what an attacker is after)
 	catPlease                         // please, kindly, must ... (request markers)
@@ -126,7 +127,8 @@ var categoryWords = []struct {
 		retrieve fetch export pay deposit withdraw redirect purchase approve block like comment reply
 		write sign submit access list generate`},
 	{catPlease, `please kindly immediately must should also now then`},
-	{catAI, `chatgpt openai gpt gpt3 gpt4 llm llms chatbot claude bard gemini llama`},
+	{catAI, `llm llms chatbot`},
+	{catAIName, `chatgpt openai gpt gpt3 gpt4 claude bard gemini llama`},
 	{catAbove, `above preceding foregoing`},
 	{catThe, `the of your my these those its all everything`},
 }
@@ -333,13 +335,14 @@ var phrases = []struct {
 // jailbreak only in company, and talk of ethics (one rule-free cue however
 // often it comes: an essay on ethics is not a jailbreak).
 const (
+	sigJailAIName  Signal = 1 << 25
 	sigJailEthics  Signal = 1 << 26
 	sigJailSoft    Signal = 1 << 27
 	sigJailFree    Signal = 1 << 28
 	sigJailPersona Signal = 1 << 29
 	sigJailAI      Signal = 1 << 30
 	sigJailDual    Signal = 1 << 31
-	sigJailGroups         = sigJailEthics | sigJailSoft | sigJailFree | sigJailPersona | sigJailAI | sigJailDual
+	sigJailGroups         = sigJailAIName | sigJailEthics | sigJailSoft | sigJailFree | sigJailPersona | sigJailAI | sigJailDual
 )
 
 // A phrase is a sequence of token hashes.

@@ -236,7 +236,7 @@ func matchTokens(norm []byte, toks []Token, cats []uint32) Signal {
 		c := cats[i]
 		if c == 0 {
 			if isAIName(norm, toks[i]) {
-				s |= sigJailAI
+				s |= sigJailAIName
 			}
 			continue
 		}
@@ -256,7 +256,10 @@ func matchTokens(norm []byte, toks []Token, cats []uint32) Signal {
 			free++
 			lastFree = toks[i].Hash
 		}
-		if c&catAI != 0 || isAIName(norm, toks[i]) {
+		if c&catAIName != 0 || isAIName(norm, toks[i]) {
+			s |= sigJailAIName
+		}
+		if c&catAI != 0 {
 			s |= sigJailAI
 		}
 		if c&catPersona != 0 {
@@ -293,25 +296,32 @@ func matchTokens(norm []byte, toks []Token, cats []uint32) Signal {
 
 // jailbreakCues decides the jailbreak signal from the cue groups: two
 // distinct rule-free cues ("no restrictions", "amoral", "content policy"
-// ...), or a persona set-up addressed to an AI ("ChatGPT ... pretend to
-// be", "an AI called ..."), or a cue with a benign reading ("developer
-// mode", "never refuses") or paired answers ("two responses") in company
-// of another group. A persona alone is a role prompt, one rule-free word
-// alone is a story, and developer mode alone is a phone setting.
+// ...); a persona set up for a model by name ("ChatGPT ... pretend to
+// be"); a persona for an AI in general ("you are an AI assistant ... play
+// the role of"), a cue with a benign reading ("developer mode", "never
+// refuses") or paired answers ("two responses"), each in company of
+// another group. A persona alone is a role prompt, a persona for "an AI"
+// a system prompt, one rule-free word alone a story, and developer mode
+// alone a phone setting.
 func jailbreakCues(s Signal, free int) bool {
 	if s&sigJailEthics != 0 {
 		free++
 	}
-	if free >= 2 || s&(sigJailPersona|sigJailAI) == sigJailPersona|sigJailAI {
-		return true
-	}
 	if free > 0 {
 		s |= sigJailFree
 	}
-	if s&sigJailSoft != 0 && s&(sigJailFree|sigJailPersona|sigJailAI|sigJailDual) != 0 {
+	persona := s&sigJailPersona != 0
+	switch {
+	case free >= 2, persona && s&sigJailAIName != 0:
 		return true
+	case persona && s&sigJailAI != 0:
+		return s&(sigJailFree|sigJailSoft|sigJailDual) != 0
+	case s&sigJailSoft != 0:
+		return s&(sigJailFree|sigJailPersona|sigJailAI|sigJailAIName|sigJailDual) != 0
+	case s&sigJailDual != 0:
+		return s&(sigJailFree|sigJailPersona) != 0
 	}
-	return s&sigJailDual != 0 && s&(sigJailFree|sigJailPersona) != 0
+	return false
 }
 
 func phraseAt(toks []Token, i int, p phrase) bool {
