@@ -273,7 +273,7 @@ func matchTokens(norm []byte, toks []Token, cats []uint32) Signal {
 				if !phraseAt(toks, i, p) || !phraseClean(norm, toks, i, len(p.toks)) {
 					continue
 				}
-				if p.sig == SigRole && !roleContinues(norm, toks, i+len(p.toks)) ||
+				if p.sig == SigRole && (described(toks, i) || !roleContinues(norm, toks, i+len(p.toks))) ||
 					p.sig == SigAIAddressed && !ifYouAreAI(norm, toks, i+len(p.toks)) {
 					continue
 				}
@@ -777,8 +777,22 @@ func clauseStart(norm []byte, toks []Token, cats []uint32, i int) bool {
 	return false
 }
 
+// described reports whether the phrase at token i follows an article or
+// determiner: "the new system prompt feature", "an admin override" name a
+// thing; "New system prompt:" and "your new role" set one.
+func described(toks []Token, i int) bool {
+	if i == 0 {
+		return false
+	}
+	switch toks[i-1].Hash {
+	case hThe, hA, hAn, hThis, hThat, hOur, hIts, hTheir:
+		return true
+	}
+	return false
+}
+
 // roleContinues rejects "you are now using / ready / able ...": a state,
-// not a new identity.
+// not a new identity; and "from now on, you can ...": a permission.
 func roleContinues(norm []byte, toks []Token, j int) bool {
 	if j >= len(toks) {
 		return true
@@ -790,7 +804,8 @@ func roleContinues(norm []byte, toks []Token, j int) bool {
 		return false
 	}
 	switch string(w) {
-	case "ready", "able", "done", "set", "finished", "free", "all", "in", "on", "at", "back", "familiar", "ready,", "used":
+	case "ready", "able", "done", "set", "finished", "free", "all", "in", "on", "at", "back", "familiar", "ready,", "used",
+		"can", "may", "might", "could", "eligible":
 		return false
 	}
 	return true
@@ -820,6 +835,14 @@ func isAIName(norm []byte, t Token) bool {
 // Token needles: literal markers that start with a word, matched from the
 // token stream (cheaper than searching the text for common letters).
 var (
+	hThe           = HashString("the")
+	hA             = HashString("a")
+	hAn            = HashString("an")
+	hThis          = HashString("this")
+	hThat          = HashString("that")
+	hOur           = HashString("our")
+	hIts           = HashString("its")
+	hTheir         = HashString("their")
 	hSystem        = HashString("system")
 	hSysteme       = HashString("systeme")
 	hAssistant     = HashString("assistant")
