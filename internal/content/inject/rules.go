@@ -249,7 +249,7 @@ func matchTokens(norm []byte, toks []Token, cats []uint32) Signal {
 		if c&catPrev != 0 && s&SigOverride == 0 && voidAt(cats, i) {
 			s |= SigOverride
 		}
-		if c&catReveal != 0 && s&SigPromptLeak == 0 && leakAt(cats, i) {
+		if c&catReveal != 0 && s&SigPromptLeak == 0 && leakAt(norm, toks, cats, i) {
 			s |= SigPromptLeak
 		}
 		if c&catJailWeak != 0 && toks[i].Hash != lastFree {
@@ -437,10 +437,18 @@ func voidAt(cats []uint32, i int) bool {
 
 // leakAt: a reveal-verb followed within 5 tokens by "your/system/initial"
 // and a secret object ("print your system prompt", "reveal the hidden
-// password", "repeat the text above").
-func leakAt(cats []uint32, i int) bool {
+// password", "repeat the text above"). Not after a negation ("never
+// share your password" is advice) nor across an indefinite article
+// ("write a system prompt" makes one; it reveals none).
+func leakAt(norm []byte, toks []Token, cats []uint32, i int) bool {
+	if negated(norm, toks, cats, i) {
+		return false
+	}
 	own := false
 	for j := i + 1; j < len(cats) && j <= i+5; j++ {
+		if h := toks[j].Hash; h == hA || h == hAn {
+			return false
+		}
 		if cats[j]&catOwn != 0 {
 			own = true
 		}
@@ -791,6 +799,19 @@ func described(toks []Token, i int) bool {
 	return false
 }
 
+// negated reports whether the word at token i follows never, not or a
+// contracted "n't" ("don't share"); "No, show me ..." still asks.
+func negated(norm []byte, toks []Token, cats []uint32, i int) bool {
+	if i == 0 {
+		return false
+	}
+	p := toks[i-1]
+	if p.Hash == hT && p.Start > 0 && norm[p.Start-1] == '\'' {
+		return true
+	}
+	return cats[i-1]&catNeg != 0 && p.Hash != hNo
+}
+
 // roleContinues rejects "you are now using / ready / able ...": a state,
 // not a new identity; and "from now on, you can ...": a permission.
 func roleContinues(norm []byte, toks []Token, j int) bool {
@@ -838,6 +859,8 @@ var (
 	hThe           = HashString("the")
 	hA             = HashString("a")
 	hAn            = HashString("an")
+	hNo            = HashString("no")
+	hT             = HashString("t")
 	hThis          = HashString("this")
 	hThat          = HashString("that")
 	hOur           = HashString("our")
