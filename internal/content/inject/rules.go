@@ -98,12 +98,12 @@ var needles = []needle{
 	{"[/inst]", SigDelimiter, nil},
 	{"<</sys>>", SigDelimiter, nil},
 	{"</s>", SigDelimiter, nil},
-	{"===end", SigDelimiter, nil},
-	{"=== end", SigDelimiter, nil},
-	{"--- end", SigDelimiter, nil},
-	{"---end", SigDelimiter, nil},
-	{"### end", SigDelimiter, nil},
-	{"*** end", SigDelimiter, nil},
+	{"===end", SigDelimiter, endOfPrompt},
+	{"=== end", SigDelimiter, endOfPrompt},
+	{"--- end", SigDelimiter, endOfPrompt},
+	{"---end", SigDelimiter, endOfPrompt},
+	{"### end", SigDelimiter, endOfPrompt},
+	{"*** end", SigDelimiter, endOfPrompt},
 	// fake tool calls
 	{"<tool_call", SigToolCall, nil},
 	{"<function_call", SigToolCall, nil},
@@ -165,6 +165,38 @@ func headerEnd(norm []byte, i int, lit string) bool {
 	}
 	c := norm[j]
 	return c == '\n' || c == ':' || c == ' ' && j+1 < len(norm) && norm[j+1] == '\n'
+}
+
+// endOfPrompt accepts a banner like "--- END" when one of the next three
+// words names a part of a prompt ("=== END OF USER INPUT ===", "### END
+// INSTRUCTIONS"); "--- END OF REPORT ---" closes a document section.
+func endOfPrompt(norm []byte, i int, lit string) bool {
+	rest := norm[i+len(lit) : min(len(norm), i+len(lit)+48)]
+	for n := 0; n < 3 && len(rest) > 0; n++ {
+		rest = bytes.TrimLeft(rest, " -=#*:_")
+		e := 0
+		for e < len(rest) && (rest[e] >= 'a' && rest[e] <= 'z' || rest[e] == '_') {
+			e++
+		}
+		if e == 0 {
+			return false
+		}
+		if promptParts[string(rest[:e])] {
+			return true
+		}
+		rest = rest[e:]
+	}
+	return false
+}
+
+// promptParts are the words a fake end-of-prompt banner closes.
+var promptParts = map[string]bool{
+	"input": true, "prompt": true, "prompts": true, "instructions": true, "instruction": true,
+	"context": true, "system": true, "user": true, "conversation": true, "document": true,
+	"text": true, "data": true, "email": true, "message": true, "messages": true, "query": true,
+	"question": true, "task": true, "tool": true, "result": true, "results": true, "output": true,
+	"content": true, "transcript": true, "chat": true, "page": true, "untrusted": true,
+	"user_input": true, "system_prompt": true,
 }
 
 // jsonCallNear accepts `"name":` when `"arguments"` or `"parameters"`
@@ -621,11 +653,41 @@ func queryLooksLikeData(q []byte, image bool) bool {
 		if isPlaceholder(v) {
 			return true
 		}
-		if image && (sensitiveKeys[string(k)] || len(v) >= 24) {
+		// Under a key that names data, an image carries data when the
+		// value names it ("?q=USER_EMAIL", for the model to fill in) or is
+		// long and not a hex digest (encoded text, in an argument being
+		// sent). Other keys' values are the URL's own: a CDN's signature,
+		// a size, a crop.
+		if image && sensitiveKeys[string(k)] && (namesData(v) || len(v) >= 24 && !allHex(v)) {
 			return true
 		}
 	}
 	return false
+}
+
+// namesData reports whether v is a name of letters and underscores with
+// a part that names data ("user_email", "chat_history", "secret").
+func namesData(v []byte) bool {
+	for _, c := range v {
+		if (c < 'a' || c > 'z') && c != '_' {
+			return false
+		}
+	}
+	for part := range bytes.SplitSeq(v, []byte("_")) {
+		if len(part) > 1 && sensitiveKeys[string(part)] {
+			return true
+		}
+	}
+	return false
+}
+
+func allHex(v []byte) bool {
+	for _, c := range v {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func isPlaceholder(v []byte) bool {
