@@ -77,12 +77,33 @@ func addressedAt(norm []byte, toks []Token, i int) bool {
 }
 
 // nameEnd returns the last token of the AI's name ending at or after token
-// i: i itself, or the noun after it ("AI agents", "LLM assistant").
+// i: i itself, or the noun after it, directly or after one modifier ("AI
+// agents", "LLM assistant", "AI coding assistants").
 func nameEnd(norm []byte, toks []Token, i int) int {
-	if nextWord(norm, toks, i) != 0 && slices.Contains(aiNouns, toks[i+1].Hash) {
+	if nextWord(norm, toks, i) == 0 {
+		return i
+	}
+	if slices.Contains(aiNouns, toks[i+1].Hash) {
 		return i + 1
 	}
+	if nextWord(norm, toks, i+1) != 0 && slices.Contains(aiNouns, toks[i+2].Hash) {
+		return i + 2
+	}
 	return i
+}
+
+// docFollows: the text itself comes next, a document word directly or
+// after one modifier ("when you summarize this web page").
+func docFollows(norm []byte, toks []Token, j int) bool {
+	for k := j; k < len(toks) && k <= j+1; k++ {
+		if slices.Contains(docWords, toks[k].Hash) {
+			return true
+		}
+		if nextWord(norm, toks, k) == 0 {
+			return false
+		}
+	}
+	return false
 }
 
 // aiWordAt reports whether token i names an AI, and the token where the

@@ -184,6 +184,37 @@ var phrases = []struct {
 	{SigAIAddressed, "if you re an ai"},
 	{SigAIAddressed, "if you re an llm"},
 	{SigAIAddressed, "if you re a language model"},
+	// the reader told how to treat the text it is processing: an agent
+	// summarizes and processes; a person reads
+	{sigAddrDoc, "when you summarize this"},
+	{sigAddrDoc, "when you summarise this"},
+	{sigAddrDoc, "when summarizing this"},
+	{sigAddrDoc, "when summarising this"},
+	{sigAddrDoc, "when you process this"},
+	{sigAddrDoc, "when processing this"},
+	{sigAddrDoc, "when you analyze this"},
+	{sigAddrDoc, "when analyzing this"},
+	{sigAddrDoc, "when you analyse this"},
+	{sigAddrDoc, "when analysing this"},
+	// the reader told to keep something from its user, or to keep quiet
+	// about the text's own instructions
+	{sigAddrConceal, "do not tell the user"},
+	{sigAddrConceal, "don't tell the user"},
+	{sigAddrConceal, "never tell the user"},
+	{sigAddrConceal, "do not inform the user"},
+	{sigAddrConceal, "don't inform the user"},
+	{sigAddrConceal, "do not mention this instruction"},
+	{sigAddrConceal, "do not mention these instructions"},
+	{sigAddrConceal, "don't mention this instruction"},
+	{sigAddrConceal, "don't mention these instructions"},
+	{sigAddrConceal, "never mention this instruction"},
+	{sigAddrConceal, "never mention these instructions"},
+	{sigAddrConceal, "do not reveal this instruction"},
+	{sigAddrConceal, "do not reveal these instructions"},
+	{sigAddrConceal, "never reveal these instructions"},
+	{sigAddrConceal, "never reveal this instruction"},
+	{sigAddrConceal, "don't reveal these instructions"},
+	{sigAddrConceal, "do not disclose these instructions"},
 	// delimiter / end-of-prompt markers
 	{SigDelimiter, "end of input"},
 	{SigDelimiter, "end of prompt"},
@@ -330,11 +361,17 @@ var phrases = []struct {
 	{sigJailDual, "two ways"},
 }
 
+// Internal phrase kinds, never reported: sigAddrDoc and sigAddrConceal
+// phrases become ai_addressed (the first when the text itself follows);
+// the jailbreak cue groups below decide jailbreak_persona.
+//
 // Internal jailbreak cue groups, never reported: rule-free language,
 // persona set-up, addressing an AI, paired answers, cues that are a
 // jailbreak only in company, and talk of ethics (one rule-free cue however
 // often it comes: an essay on ethics is not a jailbreak).
 const (
+	sigAddrConceal Signal = 1 << 23
+	sigAddrDoc     Signal = 1 << 24
 	sigJailAIName  Signal = 1 << 25
 	sigJailEthics  Signal = 1 << 26
 	sigJailSoft    Signal = 1 << 27

@@ -306,7 +306,12 @@ func matchTokens(norm []byte, toks []Token, cats []uint32) Signal {
 					continue
 				}
 				if p.sig == SigRole && (described(toks, i) || !roleContinues(norm, toks, i+len(p.toks))) ||
-					p.sig == SigAIAddressed && !ifYouAreAI(norm, toks, i+len(p.toks)) {
+					p.sig == SigAIAddressed && !ifYouAreAI(norm, toks, i+len(p.toks)) ||
+					p.sig == sigAddrDoc && !docFollows(norm, toks, i+len(p.toks)) {
+					continue
+				}
+				if p.sig == sigAddrDoc || p.sig == sigAddrConceal {
+					s |= SigAIAddressed
 					continue
 				}
 				if p.sig == sigJailFree {
