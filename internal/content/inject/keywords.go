@@ -52,7 +52,7 @@ var categoryWords = []struct {
 		تجاهل تجاهلي تجاهلوا انس انسى انسي اهمل`},
 	{catPrev | catPrevStrong, `previous prior above earlier preceding foregoing initial original former
 		aforementioned preexisting
-		vorherigen vorherige vorigen bisherigen obigen vorangegangenen fruheren
+		vorherigen vorherige vorigen bisherigen obigen vorangegangenen vorangehenden vorangehende vorausgegangenen fruheren
 		anteriores anterior previas previos precedentes
 		precedent precedente precedents
 		precedenti sopra
