@@ -920,19 +920,24 @@ func isAIName(norm []byte, t Token) bool {
 	return norm[e-1] == 't' && e-int(t.Start) > 3 && norm[e-2] == 'p' && norm[e-3] == 'g'
 }
 
+// Function words some rules look at around a match: articles and
+// determiners (described, leakAt) and negations (negated).
+var (
+	hThe   = HashString("the")
+	hA     = HashString("a")
+	hAn    = HashString("an")
+	hThis  = HashString("this")
+	hThat  = HashString("that")
+	hOur   = HashString("our")
+	hIts   = HashString("its")
+	hTheir = HashString("their")
+	hNo    = HashString("no")
+	hT     = HashString("t") // the "t" of a contracted "n't"
+)
+
 // Token needles: literal markers that start with a word, matched from the
 // token stream (cheaper than searching the text for common letters).
 var (
-	hThe           = HashString("the")
-	hA             = HashString("a")
-	hAn            = HashString("an")
-	hNo            = HashString("no")
-	hT             = HashString("t")
-	hThis          = HashString("this")
-	hThat          = HashString("that")
-	hOur           = HashString("our")
-	hIts           = HashString("its")
-	hTheir         = HashString("their")
 	hSystem        = HashString("system")
 	hSysteme       = HashString("systeme")
 	hAssistant     = HashString("assistant")
