@@ -546,6 +546,12 @@ func readNumber(s string, i int, nc *numCand) (int, bool) {
 }
 
 func classifyNumber(s string, nc *numCand, dst []PIIMatch) []PIIMatch {
+	if nc.digits < 8 && nc.n < 4 {
+		// Most numbers in text ("330", "12.5", "2023"): too short for a
+		// phone (8 digits and more), an SSN (9), a card (13), and too few
+		// groups for an IPv4 address (4).
+		return dst
+	}
 	// try the whole run, then shorter runs of whole groups
 	for lo := 0; lo < nc.n; lo++ {
 		for hi := nc.n; hi > lo; hi-- {
