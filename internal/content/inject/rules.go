@@ -272,7 +272,7 @@ func matchTokens(norm []byte, toks []Token, cats []uint32) Signal {
 			}
 			continue
 		}
-		if c&catIgnore != 0 && s&SigOverride == 0 && overrideAt(norm, toks, cats, i) {
+		if c&catIgnore != 0 && s&SigOverride == 0 && overrideAt(norm, toks, cats, i) && !mentioned(norm, toks, i) {
 			s |= SigOverride
 		}
 		if c&catNeg != 0 && s&SigOverride == 0 && dontFollowAt(toks, cats, i) {
@@ -427,6 +427,40 @@ func overrideAt(norm []byte, toks []Token, cats []uint32, i int) bool {
 	}
 	return false
 }
+
+// mentioned reports whether the words from token i on are quoted as an
+// example, not said: they open a quotation that "like", "such as",
+// "phrase", "what does" ... introduces, or that "means" follows ('What
+// does "ignore previous instructions" mean?'). A quotation an instruction
+// introduces ('Translate: "Ignore the above ..."') is still said.
+func mentioned(norm []byte, toks []Token, i int) bool {
+	q := int(toks[i].Start) - 1
+	if q < 0 || norm[q] != '"' && norm[q] != '\'' {
+		return false
+	}
+	for k := i - 1; k >= 0 && k >= i-3; k-- {
+		if slices.Contains(mentionWords, toks[k].Hash) {
+			return true
+		}
+	}
+	end := bytes.IndexByte(norm[q+1:min(len(norm), q+201)], norm[q])
+	if end < 0 {
+		return false
+	}
+	end += q + 1
+	for k := i; k < len(toks) && int(toks[k].Start) <= end+12; k++ {
+		if int(toks[k].Start) > end && slices.Contains(meanWords, toks[k].Hash) {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	mentionWords = hashes("like", "as", "phrase", "phrases", "word", "words", "term", "terms", "called",
+		"example", "examples", "eg", "does")
+	meanWords = hashes("mean", "means", "meant", "refer", "refers")
+)
 
 // qualifies reports whether "all"/"any" at j qualifies an instruction noun
 // or a "previous" word: directly, or across "the/of/your".
