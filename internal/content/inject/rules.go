@@ -517,7 +517,7 @@ func leakAt(norm []byte, toks []Token, cats []uint32, i int) bool {
 	}
 	own := false
 	for j := i + 1; j < len(cats) && j <= i+5; j++ {
-		if h := toks[j].Hash; h == hA || h == hAn {
+		if slices.Contains(indefinites, toks[j].Hash) {
 			return false
 		}
 		if cats[j]&catOwn != 0 {
@@ -890,14 +890,7 @@ func clauseStart(norm []byte, toks []Token, cats []uint32, i int) bool {
 // determiner: "the new system prompt feature", "an admin override" name a
 // thing; "New system prompt:" and "your new role" set one.
 func described(toks []Token, i int) bool {
-	if i == 0 {
-		return false
-	}
-	switch toks[i-1].Hash {
-	case hThe, hA, hAn, hThis, hThat, hOur, hIts, hTheir:
-		return true
-	}
-	return false
+	return i > 0 && slices.Contains(determiners, toks[i-1].Hash)
 }
 
 // negated reports whether the word at token i follows never, not or a
@@ -954,19 +947,12 @@ func isAIName(norm []byte, t Token) bool {
 	return norm[e-1] == 't' && e-int(t.Start) > 3 && norm[e-2] == 'p' && norm[e-3] == 'g'
 }
 
-// Function words some rules look at around a match: articles and
-// determiners (described, leakAt) and negations (negated).
+// Function words some rules look at around a match.
 var (
-	hThe   = HashString("the")
-	hA     = HashString("a")
-	hAn    = HashString("an")
-	hThis  = HashString("this")
-	hThat  = HashString("that")
-	hOur   = HashString("our")
-	hIts   = HashString("its")
-	hTheir = HashString("their")
-	hNo    = HashString("no")
-	hT     = HashString("t") // the "t" of a contracted "n't"
+	determiners = hashes("the", "a", "an", "this", "that", "our", "its", "their") // described
+	indefinites = hashes("a", "an")                                               // leakAt
+	hNo         = HashString("no")
+	hT          = HashString("t") // the "t" of a contracted "n't"
 )
 
 // Token needles: literal markers that start with a word, matched from the
