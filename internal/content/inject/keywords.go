@@ -35,6 +35,9 @@ const (
 	catRequestVerb                    // any verb a request after "please" may start with
 	catTokNeedle                      // first word of a token needle (see tokNeedleAt)
 	catPhrase                         // first token of a phrase in phraseTable
+	catGather                         // retrieve, get, list, collect ...: data taken before it is sent
+	catPrivate                        // password, credentials, inbox ...: data an exfiltration is after
+	catData                           // data, details, records, files ...: data, whose or how much decides
 )
 
 var categoryWords = []struct {
@@ -118,6 +121,19 @@ var categoryWords = []struct {
 		authentication security lock locks door files folder documents records history contacts emails
 		address addresses repository repositories keys credentials medical health devices settings ssh
 		tokens admin shipment prescription prescriptions savings stocks shares`},
+	{catGather, `retrieve retrieves retrieving retrive get gets getting grab fetch find list lists collect
+		gather compile extract dump read access download search look lookup check copy take pull scrape
+		harvest obtain query summarize summarise provide open
+		hole holen abrufen recupera recupere recuperer obtiens obtenez obten`},
+	{catPrivate, `password passwords passcode passcodes passphrase credential credentials login logins otp
+		2fa mfa secret secrets token tokens apikey key keys ssh ssn cvv iban security verification
+		medical health genetic dna diagnosis prescription prescriptions conversation conversations chat
+		chats inbox mailbox contacts cookies session sessions passport biometric prompt salary
+		salaries factor personal confidential sensitive private history histories
+		passwort kennwort zugangsdaten contrasena senha passe`},
+	{catData, `name database data information info details records record files file documents contents messages emails
+		mails mail calendar events location statement statements transactions balance balances
+		daten datos donnees dati dados`},
 	{catConj, `and then instead but now und y et e`},
 	{catPrep, `on of for about in with from regarding`},
 	{catPersona, `persona personas roleplay roleplaying`},

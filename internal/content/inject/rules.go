@@ -530,82 +530,6 @@ func leakAt(norm []byte, toks []Token, cats []uint32, i int) bool {
 	return false
 }
 
-// matchExfil: a send-verb followed within 25 tokens by "to/at/via" and an
-// e-mail address or URL, or directly by one ("email amy@x.com the file").
-func matchExfil(norm []byte, toks []Token, cats []uint32) bool {
-	for i := range toks {
-		if cats[i]&catSend == 0 {
-			continue
-		}
-		if e := int(toks[i].End); e+1 < len(norm) && norm[e] == ' ' && isTargetAt(norm, e+1) {
-			return true
-		}
-		for j := i + 1; j < len(toks) && j <= i+25; j++ {
-			if cats[j]&catTo == 0 {
-				continue
-			}
-			// the address right after "to", or after up to three words
-			// ("to my email: ...", "to the following address ...")
-			for k := j; k < len(toks) && k <= j+3; k++ {
-				t := skipGlue(norm, int(toks[k].End))
-				if isTargetAt(norm, t) && !isLocalTarget(norm, t) {
-					return true
-				}
-			}
-		}
-	}
-	return false
-}
-
-func skipGlue(norm []byte, i int) int {
-	for i < len(norm) {
-		switch norm[i] {
-		case ' ', '"', '\'', ':', '<', '(', '[', '`', '*':
-			i++
-			continue
-		}
-		break
-	}
-	return i
-}
-
-// isTargetAt reports whether an e-mail address or a URL starts at i.
-func isTargetAt(norm []byte, i int) bool {
-	if i >= len(norm) {
-		return false
-	}
-	rest := norm[i:]
-	if bytes.HasPrefix(rest, []byte("http://")) || bytes.HasPrefix(rest, []byte("https://")) ||
-		bytes.HasPrefix(rest, []byte("www.")) || bytes.HasPrefix(rest, []byte("ftp://")) {
-		return true
-	}
-	// local part then '@' then a domain with a dot
-	j := 0
-	for j < len(rest) && j < 64 && isEmailLocal(rest[j]) {
-		j++
-	}
-	if j == 0 || j >= len(rest) || rest[j] != '@' {
-		return false
-	}
-	j++
-	dots, k := 0, j
-	for k < len(rest) && k-j < 255 && (isAlnum(rest[k]) || rest[k] == '-' || rest[k] == '.') {
-		if rest[k] == '.' {
-			dots++
-		}
-		k++
-	}
-	return dots > 0 && k-j >= 4
-}
-
-func isAlnum(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c >= 'A' && c <= 'Z'
-}
-
-func isEmailLocal(c byte) bool {
-	return isAlnum(c) || c == '.' || c == '_' || c == '-' || c == '+' || c == '%'
-}
-
 // matchMarkdownExfil: a markdown image or HTML <img> whose URL carries a
 // query value that looks like data, or any link or URL whose query value is
 // a template placeholder to be filled in ("?q={conversation}", "?d=[DATA]").
@@ -924,18 +848,6 @@ func roleContinues(norm []byte, toks []Token, j int) bool {
 		return false
 	}
 	return true
-}
-
-// isLocalTarget reports whether the URL at i points at the local machine,
-// where nothing can be exfiltrated to.
-func isLocalTarget(norm []byte, i int) bool {
-	rest := norm[i:min(len(norm), i+32)]
-	for _, p := range [...]string{"http://localhost", "https://localhost", "http://127.", "https://127.", "http://0.0.0.0", "http://[::1]"} {
-		if bytes.HasPrefix(rest, []byte(p)) {
-			return true
-		}
-	}
-	return false
 }
 
 // isAIName reports whether a token names a chatbot persona: a word ending in
