@@ -396,7 +396,9 @@ func overrideAt(norm []byte, toks []Token, cats []uint32, i int) bool {
 		c := cats[j]
 		if c&catTarget != 0 {
 			if prev {
-				return true
+				// "disregard the earlier instructions about the parking
+				// lot" corrects a message; an override drops them all
+				return j+1 >= len(toks) || !slices.Contains(topicWords, toks[j+1].Hash)
 			}
 			for k := j + 1; k < len(toks) && k <= j+2; k++ {
 				if cats[k]&(catPrevStrong|catSoFar) != 0 {
@@ -863,6 +865,7 @@ func isAIName(norm []byte, t Token) bool {
 var (
 	determiners = hashes("the", "a", "an", "this", "that", "our", "its", "their") // described
 	indefinites = hashes("a", "an")                                               // leakAt
+	topicWords  = hashes("about", "regarding", "concerning")                      // overrideAt
 	hNo         = HashString("no")
 	hT          = HashString("t") // the "t" of a contracted "n't"
 )
