@@ -45,7 +45,7 @@ var categoryWords = []struct {
 	words string
 }{
 	{catIgnore, `ignore ignoring disregard disregarding forget forgetting override overwrite bypass neglect
-		overlook omit discard abandon dismiss scrap
+		overlook omit discard abandon dismiss scrap pretend
 		ignoriere ignorier ignorieren ignoriert vergiss vergessen vergesst verwirf missachte missachten
 		ignora ignorar ignoren olvida olvide olvidar olviden descarta omite
 		ignorez ignorer oublie oubliez oublier
@@ -183,6 +183,17 @@ var phrases = []struct {
 	{SigRole, "a partir de agora voce"},
 	// instruction override without a verb of ignoring
 	{SigOverride, "your new task is"},
+	{SigOverride, "your real task is"},
+	{SigOverride, "your actual task is"},
+	{SigOverride, "your true task is"},
+	{SigOverride, "your real job is"},
+	{SigOverride, "your actual job is"},
+	{SigOverride, "your real purpose is"},
+	{SigOverride, "your true purpose is"},
+	{SigOverride, "your real goal is"},
+	{SigOverride, "your actual goal is"},
+	{SigOverride, "wait new task"},
+	{SigOverride, "stop new task"},
 	{SigOverride, "your new instructions"},
 	{SigOverride, "instead of your instructions"},
 	{SigOverride, "neue anweisungen"},
