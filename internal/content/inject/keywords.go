@@ -214,6 +214,12 @@ var phrases = []struct {
 	// the reader told how to treat the text it is processing: an agent
 	// summarizes and processes; a person reads
 	{sigAddrDoc, "when you summarize this"},
+	{sigAddrDoc, "if you are summarizing this"},
+	{sigAddrDoc, "if you are summarising this"},
+	{sigAddrDoc, "if you re summarizing this"},
+	{sigAddrDoc, "if you are processing this"},
+	{sigAddrDoc, "if you are analyzing this"},
+	{sigAddrDoc, "if you are analysing this"},
 	{sigAddrDoc, "when you summarise this"},
 	{sigAddrDoc, "when summarizing this"},
 	{sigAddrDoc, "when summarising this"},

@@ -298,7 +298,7 @@ func matchTokens(norm []byte, toks []Token, cats []uint32) Signal {
 			s |= sigJailPersona
 		}
 		if c&catTokNeedle != 0 {
-			s |= tokNeedleAt(norm, toks, i)
+			s |= tokNeedleAt(norm, toks, cats, i)
 		}
 		if c&catPhrase != 0 {
 			for _, p := range keywords.phrases(toks[i].Hash) {
@@ -905,12 +905,15 @@ var (
 //	"type": "function"   "name": ... "arguments"                        tool call
 //	Action: ... Action Input:                                           tool call
 //	note to the AI: / AI agents reading this / Dear AI,                 ai addressed
-func tokNeedleAt(norm []byte, toks []Token, i int) Signal {
+func tokNeedleAt(norm []byte, toks []Token, cats []uint32, i int) Signal {
 	t := toks[i]
 	switch h := t.Hash; h {
 	case hSystem, hSysteme, hAssistant:
 		if colonAfter(norm, toks[i]) && atLineStart(norm, int(t.Start), "") {
 			return SigRole
+		}
+		if h == hAssistant && vocative(norm, toks, cats, i, i) {
+			return SigAIAddressed
 		}
 		if h == hSystem {
 			n := nextWord(norm, toks, i)
@@ -949,7 +952,7 @@ func tokNeedleAt(norm []byte, toks []Token, i int) Signal {
 			return SigToolCall
 		}
 	default:
-		if addressedAt(norm, toks, i) {
+		if addressedAt(norm, toks, cats, i) {
 			return SigAIAddressed
 		}
 	}
