@@ -833,7 +833,8 @@ func negated(norm []byte, toks []Token, cats []uint32, i int) bool {
 }
 
 // roleContinues rejects "you are now using / ready / able ...": a state,
-// not a new identity; and "from now on, you can ...": a permission.
+// not a new identity; "from now on, you can ...": a permission; and "you
+// are now my tutor": a role the user asks for, not one a text imposes.
 func roleContinues(norm []byte, toks []Token, j int) bool {
 	if j >= len(toks) {
 		return true
@@ -846,7 +847,7 @@ func roleContinues(norm []byte, toks []Token, j int) bool {
 	}
 	switch string(w) {
 	case "ready", "able", "done", "set", "finished", "free", "all", "in", "on", "at", "back", "familiar", "ready,", "used",
-		"can", "may", "might", "could", "eligible":
+		"can", "may", "might", "could", "eligible", "my":
 		return false
 	}
 	return true
