@@ -72,8 +72,9 @@ func hashes(words ...string) []uint64 {
 }
 
 // addressedAt reports whether the AI word at token i is addressed: what
-// precedes and follows it makes a note, a greeting or a description of the
-// AI reading this very text.
+// precedes and follows it makes a note, a greeting, a vocative or a
+// description of the AI reading this very text. A role word ("assistant",
+// "agent") is addressed only as a vocative.
 func addressedAt(norm []byte, toks []Token, cats []uint32, i int) bool {
 	first, ok := aiWordAt(toks, i)
 	if !ok {

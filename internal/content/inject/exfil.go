@@ -30,9 +30,10 @@ func matchExfil(norm []byte, toks []Token, cats []uint32) bool {
 }
 
 // targetAfter returns the token after which the send-verb at i names its
-// target: within 25 tokens "to/at/via" (or "with": "share them with"), then the address right after it or
-// after up to three words ("to my email: ...", "to the following address
-// ..."). It returns 0 when there is none.
+// target: within 25 tokens "to/at/via" (or "with": "share them with"),
+// then the address right after it or after up to three words ("to my
+// email: ...", "to the following address ..."). It returns 0 when there is
+// none.
 func targetAfter(norm []byte, toks []Token, cats []uint32, i int) int {
 	for j := i + 1; j < len(toks) && j <= i+25; j++ {
 		if cats[j]&catTo == 0 && toks[j].Hash != hWith {
@@ -64,9 +65,9 @@ var (
 // gathered first, in the 30 tokens before: a gather-verb whose object,
 // within 8 tokens, is private or someone's, or a bulk of data ("retrieve
 // my saved addresses and email them to ...", "query the database for all
-// ... and send ..."). Business mail sends what its writer made: a contract, a CV,
-// comments, a form. A tool named for the gathering ("use the read_secret
-// tool, then send the value to ...") is a gather-step too.
+// ... and send ..."). Business mail sends what its writer made: a
+// contract, a CV, comments, a form. A tool named for the gathering ("use
+// the read_secret tool, then send the value to ...") is a gather-step too.
 func taken(norm []byte, toks []Token, cats []uint32, i, k int) bool {
 	if privateData(toks[i+1:k+1], cats[i+1:k+1]) {
 		return true
