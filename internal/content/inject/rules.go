@@ -615,7 +615,11 @@ func queryLooksLikeData(q []byte, image bool) bool {
 			}
 			continue
 		}
-		if isPlaceholder(v) {
+		// A placeholder in an image is filled in when the page renders; in
+		// a link, only when it names what an attacker is after ("?q=
+		// {conversation}", "?secret=[PASSWORD]"): API docs write
+		// "?id={user_id}" and "?key=[YOUR_KEY]".
+		if isPlaceholder(v) && (image || linkDataKeys[string(k)] || namesLinkData(v)) {
 			return true
 		}
 		// Under a key that names data, an image carries data when the
@@ -624,6 +628,27 @@ func queryLooksLikeData(q []byte, image bool) bool {
 		// sent). Other keys' values are the URL's own: a CDN's signature,
 		// a size, a crop.
 		if image && sensitiveKeys[string(k)] && (namesData(v) || len(v) >= 24 && !allHex(v)) {
+			return true
+		}
+	}
+	return false
+}
+
+// linkDataKeys name what a link's placeholder would leak: fewer than
+// sensitiveKeys, whose "q", "key", "token" or "user" an API's own
+// parameters use.
+var linkDataKeys = map[string]bool{
+	"data": true, "secret": true, "password": true, "pwd": true, "history": true, "conversation": true,
+	"chat": true, "memory": true, "ssn": true, "summary": true, "exfil": true, "leak": true, "prompt": true,
+	"context": true, "credentials": true, "creds": true,
+}
+
+// namesLinkData reports whether a placeholder ("{chat_history}",
+// "[PASSWORD]", "${secret}") names what linkDataKeys name.
+func namesLinkData(v []byte) bool {
+	name := bytes.Trim(v, "{}[]<>$%. ")
+	for part := range bytes.FieldsFuncSeq(name, func(r rune) bool { return r == '_' || r == '-' || r == ' ' }) {
+		if linkDataKeys[string(part)] {
 			return true
 		}
 	}
