@@ -131,8 +131,8 @@ var categoryWords = []struct {
 		chats inbox mailbox contacts cookies session sessions passport biometric prompt salary
 		salaries factor personal confidential sensitive private history histories
 		passwort kennwort zugangsdaten contrasena senha passe`},
-	{catData, `name database data information info details records record files file documents contents messages emails
-		mails mail calendar events location statement statements transactions balance balances
+	{catData, `name database data information info details records record files file documents contents
+		messages emails mails mail calendar events location statement statements transactions balance balances
 		daten datos donnees dati dados`},
 	{catConj, `and then instead but now und y et e`},
 	{catPrep, `on of for about in with from regarding`},
