@@ -935,7 +935,7 @@ func tokNeedleAt(norm []byte, toks []Token, cats []uint32, i int) Signal {
 	t := toks[i]
 	switch h := t.Hash; h {
 	case hSystem, hSysteme, hAssistant:
-		if colonAfter(norm, toks[i]) && atLineStart(norm, int(t.Start), "") {
+		if colonAfter(norm, toks[i]) && atLineStart(norm, int(t.Start), "") && (h != hAssistant || !transcript(norm)) {
 			return SigRole
 		}
 		if h == hAssistant && vocative(norm, toks, cats, i, i) {
@@ -983,6 +983,14 @@ func tokNeedleAt(norm []byte, toks []Token, cats []uint32, i int) Signal {
 		}
 	}
 	return 0
+}
+
+// transcript reports whether the text opens with the user's turn ("User:
+// …", "Human: …"): a conversation, whose "Assistant:" lines are turns. A
+// fake turn is pasted after the text it hijacks.
+func transcript(norm []byte) bool {
+	t := bytes.TrimLeft(norm, " \n")
+	return bytes.HasPrefix(t, []byte("user:")) || bytes.HasPrefix(t, []byte("human:"))
 }
 
 // colonAfter reports whether a colon follows token t.
