@@ -938,8 +938,8 @@ func tokNeedleAt(norm []byte, toks []Token, cats []uint32, i int) Signal {
 		if colonAfter(norm, toks[i]) && atLineStart(norm, int(t.Start), "") && (h != hAssistant || !transcript(norm)) {
 			return SigRole
 		}
-		if h == hAssistant && vocative(norm, toks, cats, i, i) {
-			return SigAIAddressed
+		if h == hAssistant && addressedAt(norm, toks, cats, i) {
+			return SigAIAddressed // the switch keeps "assistant" from the default case
 		}
 		if h == hSystem {
 			n := nextWord(norm, toks, i)
