@@ -183,6 +183,21 @@ func testLimiter(t *testing.T, newEnv func(t *testing.T) *env) {
 		expect(t, charge(t, e.lim, false, r)[0], true, 0, 4)
 	})
 
+	t.Run("WindowGrows", func(t *testing.T) {
+		// A policy reload lengthens a limit's window: charges made under
+		// the short window count for as long as the new one says, even
+		// past the moment they would have left the old one.
+		e := newEnv(t)
+		w := e.window
+		r := Request{Policy: "p", ID: "x", Key: "u1", Limit: 3, Window: w, Cost: 1}
+		expect(t, charge(t, e.lim, true, r)[0], true, 1, 2)
+		expect(t, charge(t, e.lim, true, r)[0], true, 1, 1)
+		r.Window = 4 * w
+		expect(t, charge(t, e.lim, true, r)[0], true, 1, 0)
+		e.advance(w + w/2)
+		expect(t, charge(t, e.lim, true, r)[0], false, 0, 0)
+	})
+
 	t.Run("SeparateKeysIndependent", func(t *testing.T) {
 		e := newEnv(t)
 		base := Request{Policy: "p", ID: "x", Key: "a:b", Limit: 1, Window: time.Hour, Cost: 1}

@@ -20,8 +20,10 @@ var slidingLogSrc string
 var slidingLogScript = redis.NewScript(slidingLogSrc)
 
 // KeyPrefix starts every Redis key of the limiter:
-// agentpdp:rl:{<policy>}:<id>:<key>, each part escaped (see RedisKey).
-const KeyPrefix = "agentpdp:rl:"
+// agentpdp:rl2:{<policy>}:<id>:<key>, each part escaped (see RedisKey).
+// The 2 is the version of the members' layout (sliding_log.lua): a
+// limiter never reads a set written in another layout.
+const KeyPrefix = "agentpdp:rl2:"
 
 // RedisOptions configure NewRedis. The zero value is ready to use.
 type RedisOptions struct {
@@ -87,7 +89,7 @@ type redisLimiter struct {
 
 // RedisKey is the Redis key of a counter:
 //
-//	agentpdp:rl:{<policy>}:<id>:<key>
+//	agentpdp:rl2:{<policy>}:<id>:<key>
 //
 // Each part has '%', ':', '{', '}', space, control bytes and DEL replaced by
 // %XX, so no part can contain a separator or end the hash tag early, and

@@ -2,8 +2,8 @@ package ratelimit
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
-	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -67,19 +67,26 @@ func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 }
 
 // scriptCalls reads how many EVALSHA and EVAL the server has run.
-func scriptCalls(t *testing.T, c redis.UniversalClient) int {
+func scriptCalls(t testing.TB, c redis.UniversalClient) int {
+	n, _ := scriptStats(t, c)
+	return n
+}
+
+// scriptStats reads how many EVALSHA and EVAL the server has run, and the
+// microseconds it spent running them.
+func scriptStats(t testing.TB, c redis.UniversalClient) (calls int, usec int64) {
 	t.Helper()
 	info, err := c.Info(context.Background(), "commandstats").Result()
 	if err != nil {
 		t.Fatalf("INFO commandstats: %v", err)
 	}
-	re := regexp.MustCompile(`cmdstat_(?:evalsha|eval):calls=(\d+)`)
-	n := 0
+	re := regexp.MustCompile(`cmdstat_(?:evalsha|eval):calls=(\d+),usec=(\d+)`)
 	for _, m := range re.FindAllStringSubmatch(info, -1) {
-		v, _ := strconv.Atoi(m[1])
-		n += v
+		n, _ := strconv.Atoi(m[1])
+		u, _ := strconv.ParseInt(m[2], 10, 64)
+		calls, usec = calls+n, usec+u
 	}
-	return n
+	return calls, usec
 }
 
 func TestRedisOutageAndRecovery(t *testing.T) {
@@ -175,25 +182,35 @@ func TestRedisKeysAndTTL(t *testing.T) {
 	charge(t, lim, true, r)
 	r.Cost = 1
 	charge(t, lim, true, r)
-	key := "agentpdp:rl:{email-agent}:sends-per-hour:u1@example.com"
+	key := "agentpdp:rl2:{email-agent}:sends-per-hour:u1@example.com"
 	if got := RedisKey(r.Policy, r.ID, r.Key); got != key {
 		t.Fatalf("RedisKey = %q, want %q", got, key)
 	}
-	keys, err := c.Keys(ctx, "agentpdp:rl:*").Result()
+	keys, err := c.Keys(ctx, "agentpdp:rl2:*").Result()
 	if err != nil || len(keys) != 1 || keys[0] != key {
 		t.Fatalf("keys in Redis: %q, %v; want [%q]", keys, err, key)
 	}
+	// The key outlives its newest member's window by an eighth of it.
 	ttl, err := c.PTTL(ctx, key).Result()
-	if err != nil || ttl <= 9*time.Second || ttl > 10*time.Second {
-		t.Fatalf("PTTL = %s, %v; want just under the 10 s window", ttl, err)
+	if err != nil || ttl <= 10*time.Second || ttl > 10*time.Second+1251*time.Millisecond { // +1 ms: PEXPIREAT rounds up
+		t.Fatalf("PTTL = %s, %v; want just under 11.25 s", ttl, err)
 	}
-	members, err := c.ZRange(ctx, key, 0, -1).Result()
-	if err != nil {
-		t.Fatal(err)
+	members, err := c.ZRangeWithScores(ctx, key, 0, -1).Result()
+	if err != nil || len(members) != 2 {
+		t.Fatalf("members %v, %v; want two", members, err)
 	}
-	want := []string{"0000000000000002:2", "0000000000000003:1"}
-	if fmt.Sprint(members) != fmt.Sprint(want) {
-		t.Fatalf("members %q, want %q (running total : cost)", members, want)
+	first, second := decodeMember(t, members[0]), decodeMember(t, members[1])
+	at0 := int64(members[0].Score)
+	exp := first[4]
+	// cum, cost, oldest score, base, key expiry (µs).
+	if want := [5]int64{2, 2, at0, 0, exp}; first != want {
+		t.Fatalf("first member %v, want %v", first, want)
+	}
+	if want := [5]int64{3, 1, at0, 0, exp}; second != want {
+		t.Fatalf("second member %v, want %v: the expiry is not moved while it covers the window", second, want)
+	}
+	if d := exp - at0; d != 11_250_000 {
+		t.Fatalf("expiry %d µs after the first charge, want 11.25 s", d)
 	}
 
 	// Dry runs and refused calls leave the TTL alone and create no key.
@@ -205,17 +222,31 @@ func TestRedisKeysAndTTL(t *testing.T) {
 		t.Fatal("a dry run or refused call created a key")
 	}
 
-	// A key vanishes once its window has passed.
-	short := Request{Policy: "p", ID: "x", Key: "short", Limit: 5, Window: 150 * time.Millisecond, Cost: 1}
+	// A key vanishes once its window (and an eighth) has passed.
+	short := Request{Policy: "p", ID: "x", Key: "short", Limit: 5, Window: 160 * time.Millisecond, Cost: 1}
 	charge(t, lim, true, short)
 	skey := RedisKey(short.Policy, short.ID, short.Key)
-	if ttl, _ := c.PTTL(ctx, skey).Result(); ttl <= 0 || ttl > 150*time.Millisecond {
+	if ttl, _ := c.PTTL(ctx, skey).Result(); ttl <= 0 || ttl > 181*time.Millisecond {
 		t.Fatalf("short key PTTL = %s", ttl)
 	}
 	time.Sleep(250 * time.Millisecond)
 	if n, _ := c.Exists(ctx, skey).Result(); n != 0 {
 		t.Fatal("key still exists after its window")
 	}
+}
+
+// decodeMember reads a counter member's five big-endian int64s.
+func decodeMember(t *testing.T, z redis.Z) [5]int64 {
+	t.Helper()
+	b := []byte(z.Member.(string))
+	if len(b) != 40 {
+		t.Fatalf("member %q is %d bytes, want 40", b, len(b))
+	}
+	var v [5]int64
+	for i := range v {
+		v[i] = int64(binary.BigEndian.Uint64(b[8*i:]))
+	}
+	return v
 }
 
 func TestRedisOverLimitCache(t *testing.T) {
@@ -422,13 +453,13 @@ func hashTag(key string) string {
 
 func TestRedisKeyEncoding(t *testing.T) {
 	cases := map[[3]string]string{
-		{"email-agent", "sends", "u1"}:        "agentpdp:rl:{email-agent}:sends:u1",
-		{"p", "x", "a:b"}:                     "agentpdp:rl:{p}:x:a%3Ab",
-		{"p}x", "{id}", "50%"}:                "agentpdp:rl:{p%7Dx}:%7Bid%7D:50%25",
-		{"", "", ""}:                          "agentpdp:rl:{%}::",
-		{"p q", "x\n", "ünï"}:                 "agentpdp:rl:{p%20q}:x%0A:ünï",
-		{"{", "}", "\x7f"}:                    "agentpdp:rl:{%7B}:%7D:%7F",
-		{"team/agent@v2", "a.b-c_d", "k=v&w"}: "agentpdp:rl:{team/agent@v2}:a.b-c_d:k=v&w",
+		{"email-agent", "sends", "u1"}:        "agentpdp:rl2:{email-agent}:sends:u1",
+		{"p", "x", "a:b"}:                     "agentpdp:rl2:{p}:x:a%3Ab",
+		{"p}x", "{id}", "50%"}:                "agentpdp:rl2:{p%7Dx}:%7Bid%7D:50%25",
+		{"", "", ""}:                          "agentpdp:rl2:{%}::",
+		{"p q", "x\n", "ünï"}:                 "agentpdp:rl2:{p%20q}:x%0A:ünï",
+		{"{", "}", "\x7f"}:                    "agentpdp:rl2:{%7B}:%7D:%7F",
+		{"team/agent@v2", "a.b-c_d", "k=v&w"}: "agentpdp:rl2:{team/agent@v2}:a.b-c_d:k=v&w",
 	}
 	for in, want := range cases {
 		if got := RedisKey(in[0], in[1], in[2]); got != want {

@@ -10,11 +10,23 @@
 --   score  = Redis time of the charge in microseconds, never below the
 --            newest score already there (so scores follow charge order even
 --            if the server clock steps back, e.g. after a failover);
---   member = "<cum>:<cost>", cum being the running total charged to the set
---            (zero-padded to 16 digits so equal scores sort by cum).
--- Members are unique (cum strictly grows) and carry their cost, and the sum
--- of the costs in the window is cum(newest) - cum(oldest) + cost(oldest):
--- two O(log n) lookups, whatever the number of entries.
+--   member = five big-endian int64s (struct '>i8i8i8i8i8'):
+--            cum    running total charged to the set, this charge included
+--                   (first, so members of equal score sort by it);
+--            cost   of this charge;
+--            oldAt  score of the set's oldest member when this one was added;
+--            base   cum of that oldest member minus its cost;
+--            exp    the key's expiry (µs) once this member was added.
+-- Every member is unique (cum strictly grows), and the sum of the costs in
+-- the window is cum(newest) - base(oldest). The newest member carries what
+-- a call needs: while its oldAt is inside the window nothing has expired,
+-- and one ZRANGE answers. Only when oldAt has left the window are expired
+-- members trimmed and the oldest read again. (A non-charging call can trim
+-- without adding a member, leaving the newest member's oldAt stale; stale
+-- means older, which only sends the next call down the trimming path.)
+-- The key's expiry moves only when a new member's window would outlive
+-- it, then to window/8 (at most a minute) past that, so a steady stream
+-- of charges refreshes it now and then rather than on every call.
 --
 -- Returns {now_us, charged (0|1), then per counter: allowed (0|1),
 --          remaining, reset_us}.
@@ -25,40 +37,72 @@ local function int(x)
   return string.format('%d', x)
 end
 
+local MEMBER = '>i8i8i8i8i8'
+local MAX_SLACK = 60000000
+
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local charge = ARGV[1] == '1'
 local n = #KEYS
 
-local limit, win, cost, used, oldest, lastCum, lastAt = {}, {}, {}, {}, {}, {}, {}
+-- Per counter: its ARGV, what is used of it, its newest cum and score, its
+-- oldest member's score (false when empty) and base, and the key's expiry.
+local limit, win, cost, used, last, lastAt, oldAt, base, exp = {}, {}, {}, {}, {}, {}, {}, {}, {}
 local all = true
 for i = 1, n do
   local k = KEYS[i]
   local a = 2 + (i - 1) * 3
-  limit[i] = tonumber(ARGV[a])
-  win[i] = tonumber(ARGV[a + 1])
-  cost[i] = tonumber(ARGV[a + 2])
-  -- An entry counts while now - score < window. Most calls find nothing
-  -- to expire: look at the oldest entry first and trim only when it is out
-  -- (each redis.call costs a few microseconds of script time).
+  limit[i], win[i], cost[i] = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  used[i], last[i], lastAt[i], oldAt[i], base[i], exp[i] = 0, 0, 0, false, 0, 0
   local cutoff = now - win[i]
-  local first = redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')
-  if first[1] and tonumber(first[2]) <= cutoff then
-    redis.call('ZREMRANGEBYSCORE', k, '-inf', int(cutoff))
-    first = redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')
-  end
-  used[i], lastCum[i], lastAt[i], oldest[i] = 0, 0, 0, false
-  if first[1] then
-    local last = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
-    local fcum, fcost = string.match(first[1], '^(%d+):(%d+)$')
-    lastCum[i] = tonumber(string.match(last[1], '^(%d+):'))
-    lastAt[i] = tonumber(last[2])
-    used[i] = lastCum[i] - tonumber(fcum) + tonumber(fcost)
-    oldest[i] = tonumber(first[2])
+  local top = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
+  if top[1] then
+    local cum, _, oat, obase, e = struct.unpack(MEMBER, top[1])
+    last[i], lastAt[i], exp[i] = cum, tonumber(top[2]), e
+    if oat > cutoff then
+      oldAt[i], base[i] = oat, obase
+    else
+      -- An entry counts while now - score < window.
+      redis.call('ZREMRANGEBYSCORE', k, '-inf', int(cutoff))
+      local first = redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')
+      if first[1] then
+        local fcum, fcost = struct.unpack('>i8i8', first[1])
+        oldAt[i], base[i] = tonumber(first[2]), fcum - fcost
+      else
+        -- The set, and with it the key and its expiry, is gone.
+        last[i], lastAt[i], exp[i] = 0, 0, 0
+      end
+    end
+    if oldAt[i] then
+      used[i] = last[i] - base[i]
+    end
   end
   if used[i] + cost[i] > limit[i] then
     all = false
   end
+end
+
+-- add adds counter i's member at time at and moves the key's expiry if
+-- the member's window would outlive it. It returns the oldest score.
+local function add(i, at)
+  local oat, b = oldAt[i], base[i]
+  if not oat then
+    oat, b = at, last[i]
+  end
+  local e, move = exp[i], exp[i] < at + win[i]
+  if move then
+    local slack = math.floor(win[i] / 8)
+    if slack > MAX_SLACK then
+      slack = MAX_SLACK
+    end
+    e = at + win[i] + slack
+  end
+  redis.call('ZADD', KEYS[i], int(at), struct.pack(MEMBER, last[i] + cost[i], cost[i], oat, b, e))
+  if move then
+    -- After the ZADD: an expiry on a key that does not exist yet is lost.
+    redis.call('PEXPIREAT', KEYS[i], int(math.ceil(e / 1000)))
+  end
+  return oat
 end
 
 local charged = charge and all
@@ -71,14 +115,10 @@ for i = 1, n do
     if lastAt[i] > at then
       at = lastAt[i]
     end
-    local cum = lastCum[i] + cost[i]
-    redis.call('ZADD', KEYS[i], int(at), string.format('%016d:%d', cum, cost[i]))
-    -- The set is useless once its newest entry left the window.
-    redis.call('PEXPIRE', KEYS[i], int(math.ceil((at + win[i] - now) / 1000)))
+    reset = add(i, at) + win[i]
     rem = rem - cost[i]
-    reset = (oldest[i] or at) + win[i]
   else
-    reset = (oldest[i] or now) + win[i]
+    reset = (oldAt[i] or now) + win[i]
   end
   if rem < 0 then
     rem = 0
