@@ -87,6 +87,18 @@ func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.It
 // Restart.
 func (s *Server) Port() int { return s.port }
 
+// CPU is the user+system CPU time the running server has used, in steps
+// of 10 ms (0 where /proc is not available, or once stopped): benchmarks
+// charge Redis's share of the machine to the operations that caused it.
+func (s *Server) CPU() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	return cpuOf(s.cmd.Process.Pid)
+}
+
 // Stop terminates the server (SIGTERM, then SIGKILL after 5 s) and waits for
 // it to exit. Data is lost: persistence is off. Stopping a stopped server
 // does nothing.

@@ -1,11 +1,14 @@
 package redisserver
 
 import (
+	"bufio"
 	"fmt"
+	"net"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestStartStopRestart(t *testing.T) {
@@ -72,4 +75,39 @@ func TestMissingBinaryFails(t *testing.T) {
 	if !strings.Contains(f.msg, "redis-server not installed: apt-get install -y redis-server") {
 		t.Fatalf("failure message = %q", f.msg)
 	}
+}
+
+func TestCPU(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("CPU reads /proc")
+	}
+	s := Start(t)
+	before := s.CPU()
+	// A Lua loop keeps the server busy for tens of milliseconds.
+	script := "local x = 0 for i = 1, 2e7 do x = x + i end return 1"
+	busy := fmt.Sprintf("*3\r\n$4\r\nEVAL\r\n$%d\r\n%s\r\n$1\r\n0\r\n", len(script), script)
+	if got, err := send(s.Addr(), busy); err != nil || got != ":1\r\n" {
+		t.Fatalf("EVAL: %q, %v", got, err)
+	}
+	if used := s.CPU() - before; used < 10*time.Millisecond {
+		t.Fatalf("CPU grew by %s over a busy script, want at least 10ms", used)
+	}
+	s.Stop()
+	if got := s.CPU(); got != 0 {
+		t.Fatalf("CPU of a stopped server = %s, want 0", got)
+	}
+}
+
+// send writes a request and reads one line of reply.
+func send(addr, req string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := c.Write([]byte(req)); err != nil {
+		return "", err
+	}
+	return bufio.NewReader(c).ReadString('\n')
 }
