@@ -55,8 +55,9 @@ var (
 	toWords      = hashes("to", "for")
 	articleWords = hashes("the", "all", "any", "an", "a", "every")
 
-	// "Dear AI," "Hey LLM,": a greeting at the start of a line.
-	greetWords = hashes("dear", "hey", "hi", "hello")
+	// "Dear AI," "Hey LLM,", "Attention AI:": a greeting at the start of
+	// a line.
+	greetWords = hashes("dear", "hey", "hi", "hello", "attention")
 
 	// addressedNeedleWords start the token checks.
 	addressedNeedleWords = []string{"ai", "ais", "llm", "llms", "chatbot", "chatbots", "gpt", "copilot", "model", "models",
