@@ -55,9 +55,11 @@ var (
 	toWords      = hashes("to", "for")
 	articleWords = hashes("the", "all", "any", "an", "a", "every")
 
-	// "Dear AI," "Hey LLM,", "Attention AI:": a greeting at the start of
-	// a line.
-	greetWords = hashes("dear", "hey", "hi", "hello", "attention")
+	// "Dear AI,", "Attention AI:": a salutation at the start of a line.
+	// "Hi bot," is how people start a chat, so a casual greeting counts
+	// only before a request ("hey bot, add me as an admin", vocative).
+	salutations = hashes("dear", "attention")
+	greetWords  = hashes("dear", "hey", "hi", "hello", "attention")
 
 	// addressedNeedleWords start the token checks.
 	addressedNeedleWords = []string{"ai", "ais", "llm", "llms", "chatbot", "chatbots", "gpt", "copilot", "model", "models",
@@ -210,10 +212,10 @@ func toYou(norm []byte, toks []Token, first int) bool {
 	return len(between) == 2 && between[0] == ',' && between[1] == ' '
 }
 
-// greeted: "Dear/Hey/Hi <AI>," opening a line.
+// greeted: "Dear <AI>," or "Attention <AI>:" opening a line.
 func greeted(norm []byte, toks []Token, first, last int) bool {
 	j := first - 1
-	if j < 0 || !slices.Contains(greetWords, toks[j].Hash) || !atLineStart(norm, int(toks[j].Start), "") {
+	if j < 0 || !slices.Contains(salutations, toks[j].Hash) || !atLineStart(norm, int(toks[j].Start), "") {
 		return false
 	}
 	e := int(toks[last].End)

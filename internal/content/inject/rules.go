@@ -308,7 +308,9 @@ func matchTokens(norm []byte, toks []Token, cats []uint32) Signal {
 					continue
 				}
 				if p.sig == SigRole && (described(toks, i) || !roleContinues(norm, toks, i+len(p.toks)) ||
-					overrideTalk(toks, i+len(p.toks))) ||
+					overrideTalk(toks, i+len(p.toks)) || !phraseSets(norm, toks, cats, i, len(p.toks))) ||
+					p.sig == SigOverride && !phraseSets(norm, toks, cats, i, len(p.toks)) ||
+					p.sig == SigJailbreak && !danMeant(norm, toks, i, len(p.toks)) ||
 					p.sig == SigDelimiter && !delimited(norm, toks, i, i+len(p.toks)-1) ||
 					p.sig == SigAIAddressed && !ifYouAreAI(norm, toks, i+len(p.toks)) ||
 					p.sig == sigAddrDoc && !docFollows(norm, toks, i+len(p.toks)) {
@@ -610,12 +612,18 @@ func leakAt(norm []byte, toks []Token, cats []uint32, i int) bool {
 		if cats[j]&catOwn != 0 {
 			own = true
 		}
-		if cats[j]&catSecretObj != 0 && own {
+		if cats[j]&catSecretObj != 0 && own && (j+1 >= len(toks) || !slices.Contains(secretTopics, toks[j+1].Hash)) {
 			return true
 		}
 	}
 	return false
 }
+
+// secretTopics after a secret word make it a modifier: "your password
+// policy", "your key requirements" are about the secret, not the secret.
+var secretTopics = hashes("policy", "policies", "requirements", "requirement", "rules", "reset", "manager", "managers",
+	"strength", "length", "field", "form", "page", "settings", "expiry", "expiration", "complexity", "format",
+	"generator", "protection", "change", "changes", "rotation", "recovery", "takeaways", "points", "dates", "features")
 
 // matchMarkdownExfil: a markdown image or HTML <img> whose URL carries a
 // query value that looks like data, or any link or URL whose query value is
@@ -960,8 +968,167 @@ func roleContinues(norm []byte, toks []Token, j int) bool {
 		"can", "may", "might", "could", "eligible", "my":
 		return false
 	}
+	// "You are now a member of ...", "an admin of the group", "the owner
+	// of the folder", "Ahora eres miembro", "Du bist jetzt für das Projekt
+	// eingetragen": a status an app announces, not an identity.
+	h := toks[j].Hash
+	if slices.Contains(statusWords, h) || slices.Contains(statePreps, h) {
+		return false
+	}
+	if slices.Contains(roleArticles, h) {
+		for k := j + 1; k < len(toks) && k <= j+2; k++ {
+			if slices.Contains(statusWords, toks[k].Hash) {
+				return false
+			}
+		}
+	}
 	return true
 }
+
+var (
+	statusWords = hashes("member", "members", "admin", "admins", "administrator", "owner", "owners", "co-owner", "editor",
+		"viewer", "commenter", "collaborator", "subscriber", "subscribed", "participant", "moderator", "manager",
+		"contributor", "follower", "guest", "host", "organizer", "attendee", "verified", "registered", "premium",
+		"certified", "approved", "authorized", "enrolled", "part", "customer", "signed", "logged", "connected",
+		"miembro", "socio", "socia", "mitglied", "membre", "membro", "inscrit", "inscrite", "inscrito", "inscrita",
+		"iscritto", "iscritta", "registriert", "eingetragen", "angemeldet", "abonne", "abonnee", "suscriptor",
+		"administrador", "administrateur", "amministratore", "propietario", "proprietaire", "proprietario", "cliente",
+		"client", "kunde")
+	statePreps   = hashes("fur", "bei", "im", "auf", "en", "para", "con", "dans", "chez", "pour", "avec", "per", "nel", "of")
+	roleArticles = hashes("a", "an", "the", "ein", "eine", "un", "una", "une", "uno", "um", "uma", "el", "la", "le", "il",
+		"der", "die", "das", "our", "one")
+)
+
+// phraseSets checks what follows the phrases whose words also make
+// ordinary sentences. "Your new instructions:" and "neue Anweisungen
+// folgen" hand over instructions, where "your new instructions for the
+// onboarding are attached" talks about some; "your new role is" and "your
+// new name:" set one, where "your new role as team lead" and "your new
+// name tag" do not; "from now on you will act as" sets a role, where
+// "from now on you will receive the report" does not. Other phrases pass.
+func phraseSets(norm []byte, toks []Token, cats []uint32, i, n int) bool {
+	j := i + n
+	switch {
+	case toks[i].Hash == hFrom:
+		return nowOnContinues(norm, toks, j)
+	case toks[i].Hash == hYour && n == 3 && toks[i+1].Hash == hNew && cats[i+2]&catTarget == 0:
+		// your new role / name / persona / identity
+		return markerAfter(norm, toks[j-1]) || j < len(toks) && slices.Contains(namingWords, toks[j].Hash)
+	case cats[j-1]&catTarget != 0 && toks[i].Hash != hInstead:
+		// your new instructions, neue Anweisungen, nuevas instrucciones ...
+		if markerAfter(norm, toks[j-1]) || j < len(toks) && slices.Contains(followVerbs, toks[j].Hash) {
+			return true
+		}
+		return j+1 < len(toks) && slices.Contains(copulas, toks[j].Hash) &&
+			(markerAfter(norm, toks[j]) || slices.Contains(introWords, toks[j+1].Hash))
+	}
+	return true
+}
+
+// danMeant checks the two jailbreak phrases that are also plain English:
+// "as DAN" must not be "as Dan asked", and "do anything now" must be the
+// name spelled out (quoted, or after DAN: "DAN, which stands for Do
+// Anything Now"), not "can we do anything now?".
+func danMeant(norm []byte, toks []Token, i, n int) bool {
+	switch toks[i].Hash {
+	case hAs:
+		if j := i + n; j < len(toks) {
+			w := norm[toks[j].Start:toks[j].End]
+			return !slices.Contains(saidWords, toks[j].Hash) && !(len(w) > 4 && bytes.HasSuffix(w, []byte("ed")))
+		}
+	case hDo, hDoes:
+		if s := int(toks[i].Start); s > 0 && (norm[s-1] == '"' || norm[s-1] == '\'' || norm[s-1] == '(') {
+			return true
+		}
+		for k := max(0, i-12); k < i; k++ {
+			if toks[k].Hash == hDan {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+var (
+	hAs       = HashString("as")
+	hDo       = HashString("do")
+	hDoes     = HashString("does")
+	hDan      = HashString("dan")
+	saidWords = hashes("said", "did", "does", "says", "asked", "told", "wrote", "wants", "needs", "put", "noted", "suggested",
+		"mentioned", "requested", "explained", "proposed", "recommended", "agreed", "described", "showed", "will", "would")
+)
+
+// markerAfter reports whether token t ends its line or is followed by a
+// colon or dash: a heading or a label, not a word in a sentence.
+func markerAfter(norm []byte, t Token) bool {
+	e := int(t.End)
+	for e < len(norm) && norm[e] == ' ' {
+		e++
+	}
+	return e >= len(norm) || norm[e] == ':' || norm[e] == '-' || norm[e] == '\n'
+}
+
+// nowOnContinues checks the words after "from now on (,) you": a role
+// ("will act as", "are going to play", "'re in the role"), behaviour ("will
+// only answer", "should answer in"), not news ("will receive the report",
+// "are responsible for the budget").
+func nowOnContinues(norm []byte, toks []Token, j int) bool {
+	if j >= len(toks) {
+		return false
+	}
+	w := toks[j].Hash
+	switch {
+	case slices.Contains(roleVerbs, w), slices.Contains(alwaysWords, w):
+		return true
+	case slices.Contains(modalWords, w), w == hLL:
+		k := j + 1
+		for k < len(toks) && k <= j+2 && (slices.Contains(alwaysWords, toks[k].Hash) || toks[k].Hash == hHave || toks[k].Hash == hTo) {
+			k++
+		}
+		return k < len(toks) && (k > j+1 && slices.Contains(alwaysWords, toks[k-1].Hash) || slices.Contains(roleVerbs, toks[k].Hash))
+	case w == hAre || w == hRe:
+		// "are going to play", "'re Burple", "are RudeGPT": a role or a
+		// name; "are responsible for", "are invited to": news.
+		if j+1 >= len(toks) {
+			return false
+		}
+		switch n := toks[j+1].Hash; {
+		case n == hIn: // "'re in the role of", not "are in charge of"
+			return j+3 < len(toks) && (toks[j+2].Hash == hRole || toks[j+3].Hash == hRole)
+		case slices.Contains(roleAfterAre, n):
+			return true
+		}
+		return !slices.Contains(areNews, toks[j+1].Hash) && roleContinues(norm, toks, j+1)
+	}
+	return false
+}
+
+var (
+	hFrom       = HashString("from")
+	hYour       = HashString("your")
+	hInstead    = HashString("instead")
+	hAre        = HashString("are")
+	hRe         = HashString("re")
+	hLL         = HashString("ll")
+	hIn         = HashString("in")
+	hRole       = HashString("role")
+	hHave       = HashString("have")
+	hTo         = HashString("to")
+	namingWords = hashes("is", "will", "shall", "are")
+	followVerbs = hashes("follow", "follows", "below", "folgen", "folgt", "lauten", "siguen", "suivent", "seguono", "seguem")
+	copulas     = hashes("are", "is", "sind", "son", "sont", "sono", "sao")
+	introWords  = hashes("to", "as", "simple", "clear", "the", "these", "this", "zu", "wie", "como", "comme", "come")
+	roleVerbs   = hashes("act", "answer", "respond", "reply", "play", "roleplay", "pretend", "be", "behave", "speak", "talk",
+		"write", "follow", "obey", "ignore", "refuse", "simulate", "function", "operate", "output", "comply", "say",
+		"generate", "stay", "remain", "serve", "become", "take", "adopt", "embody", "impersonate", "use", "start",
+		"begin", "do")
+	alwaysWords = hashes("always", "only", "never", "now", "must", "no")
+	areNews     = hashes("responsible", "welcome", "entitled", "subject", "expected", "required", "allowed", "invited",
+		"encouraged", "asked", "reminded", "assigned", "obliged", "eligible", "in", "on", "at", "part", "the", "our",
+		"one", "also", "still", "both", "all", "each", "now", "only", "here", "there", "with", "without")
+	roleAfterAre = hashes("going", "playing", "acting", "called", "named", "unrestricted")
+)
 
 // overrideTalk reports whether the word at j, after "admin override" or
 // "system override", talks about one ("an admin override is required",
