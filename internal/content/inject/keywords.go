@@ -297,37 +297,37 @@ var phrases = []struct {
 	{sigJailFree, "interest in ethics"},
 	{sigJailFree, "not bound by"},
 	{sigJailFree, "free from all restrictions"},
-	{sigJailFree, "without any restrictions"},
-	{sigJailFree, "without any limitations"},
-	{sigJailFree, "without any filters"},
+	{sigJailTopic, "without any restrictions"},
+	{sigJailTopic, "without any limitations"},
+	{sigJailTopic, "without any filters"},
 	{sigJailFree, "without any censorship"},
-	{sigJailFree, "without restrictions"},
-	{sigJailFree, "no restrictions"},
-	{sigJailFree, "no limitations"},
-	{sigJailFree, "no limits"},
-	{sigJailFree, "no filters"},
-	{sigJailFree, "no filter"},
+	{sigJailTopic, "without restrictions"},
+	{sigJailTopic, "no restrictions"},
+	{sigJailTopic, "no limitations"},
+	{sigJailTopic, "no limits"},
+	{sigJailTopic, "no filters"},
+	{sigJailTopic, "no filter"},
 	{sigJailFree, "no censorship"},
-	{sigJailFree, "no guidelines"},
-	{sigJailFree, "no rules"},
-	{sigJailFree, "content policy"},
+	{sigJailTopic, "no guidelines"},
+	{sigJailTopic, "no rules"},
+	{sigJailTopic, "content policy"},
 	{sigJailFree, "content policies"},
 	{sigJailFree, "openai policy"},
 	{sigJailFree, "openai policies"},
 	{sigJailFree, "openai's policies"},
-	{sigJailFree, "ethical guidelines"},
-	{sigJailFree, "moral guidelines"},
-	{sigJailFree, "safety guidelines"},
-	{sigJailFree, "does not care"},
-	{sigJailFree, "doesn't care"},
-	{sigJailFree, "don't care"},
+	{sigJailTopic, "ethical guidelines"},
+	{sigJailTopic, "moral guidelines"},
+	{sigJailTopic, "safety guidelines"},
+	{sigJailTopic, "does not care"},
+	{sigJailTopic, "doesn't care"},
+	{sigJailTopic, "don't care"},
 	{sigJailFree, "not have to abide"},
 	{sigJailFree, "does not have to"},
-	{sigJailFree, "any request"},
+	{sigJailTopic, "any request"},
 	{sigJailFree, "illegal or harmful"},
 	{sigJailFree, "harmful or illegal"},
-	{sigJailFree, "offensive content"},
-	{sigJailFree, "explicit content"},
+	{sigJailTopic, "offensive content"},
+	{sigJailTopic, "explicit content"},
 	{sigJailFree, "hypothetical response"},
 	{sigJailFree, "unfiltered response"},
 	{sigJailFree, "any kind of content"},
@@ -361,8 +361,8 @@ var phrases = []struct {
 	{sigJailFree, "don't apologize"},
 	{sigJailFree, "never apologize"},
 	{sigJailFree, "never apologizes"},
-	{sigJailFree, "answer any question"},
-	{sigJailFree, "answer any questions"},
+	{sigJailTopic, "answer any question"},
+	{sigJailTopic, "answer any questions"},
 	{sigJailFree, "filters are disabled"},
 	{sigJailPersona, "your name is now"},
 	{sigJailPersona, "your new name"},
@@ -421,8 +421,12 @@ var phrases = []struct {
 // Internal jailbreak cue groups, never reported: rule-free language,
 // persona set-up, addressing an AI, paired answers, cues that are a
 // jailbreak only in company, and talk of ethics (one rule-free cue however
-// often it comes: an essay on ethics is not a jailbreak).
+// often it comes: an essay on ethics is not a jailbreak). Topic cues are
+// rule-free language that ordinary text uses too ("our content policy and
+// safety guidelines", "we don't care about your degree", "no limits"):
+// they count half, and in full only beside a rule-free cue proper.
 const (
+	sigJailTopic   Signal = 1 << 22
 	sigAddrConceal Signal = 1 << 23
 	sigAddrDoc     Signal = 1 << 24
 	sigJailAIName  Signal = 1 << 25
@@ -432,7 +436,8 @@ const (
 	sigJailPersona Signal = 1 << 29
 	sigJailAI      Signal = 1 << 30
 	sigJailDual    Signal = 1 << 31
-	sigJailGroups         = sigJailAIName | sigJailEthics | sigJailSoft | sigJailFree | sigJailPersona | sigJailAI | sigJailDual
+	sigJailGroups         = sigJailAIName | sigJailEthics | sigJailSoft | sigJailFree | sigJailPersona | sigJailAI | sigJailDual |
+		sigJailTopic
 )
 
 // A phrase is a sequence of token hashes.

@@ -263,8 +263,8 @@ func matchNeedles(norm []byte) Signal {
 // leak, jailbreak cues and the phrase table.
 func matchTokens(norm []byte, toks []Token, cats []uint32) Signal {
 	var s Signal
-	free := 0 // distinct rule-free cues
-	var lastFree uint64
+	free, topic := 0, 0 // distinct rule-free and topic cues
+	var lastFree, lastTopic uint64
 	for i := range toks {
 		c := cats[i]
 		if c == 0 {
@@ -327,11 +327,18 @@ func matchTokens(norm []byte, toks []Token, cats []uint32) Signal {
 					}
 					continue
 				}
+				if p.sig == sigJailTopic {
+					if toks[i].Hash != lastTopic {
+						topic++
+						lastTopic = toks[i].Hash
+					}
+					continue
+				}
 				s |= p.sig
 			}
 		}
 	}
-	if s&SigJailbreak == 0 && jailbreakCues(s, free) {
+	if s&SigJailbreak == 0 && jailbreakCues(s, free, topic) {
 		s |= SigJailbreak
 	}
 	return s &^ sigJailGroups
@@ -346,12 +353,18 @@ func matchTokens(norm []byte, toks []Token, cats []uint32) Signal {
 // another group. A persona alone is a role prompt, a persona for "an AI"
 // a system prompt, one rule-free word alone a story, and developer mode
 // alone a phone setting.
-func jailbreakCues(s Signal, free int) bool {
+func jailbreakCues(s Signal, free, topic int) bool {
 	if s&sigJailEthics != 0 {
 		free++
 	}
-	if free > 0 {
+	if free+topic > 0 {
 		s |= sigJailFree
+	}
+	// Topic cues count half alone, in full beside a cue proper.
+	if free > 0 && topic > 0 {
+		free = max(free+topic/2, 2)
+	} else {
+		free += topic / 2
 	}
 	persona := s&sigJailPersona != 0
 	switch {
