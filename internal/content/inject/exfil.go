@@ -120,7 +120,7 @@ func privateData(toks []Token, cats []uint32) bool {
 	data, whose := false, false
 	for o, t := range toks {
 		switch {
-		case cats[o]&catPrivate != 0:
+		case cats[o]&catPrivate != 0 && (o+1 >= len(toks) || !slices.Contains(privateTopics, toks[o+1].Hash)):
 			return true
 		case cats[o]&catData != 0:
 			data = true
@@ -130,6 +130,15 @@ func privateData(toks []Token, cats []uint32) bool {
 	}
 	return data && whose
 }
+
+// privateTopics after a private word make it a document or a topic: "the
+// medical certificate", "the security report", "the password reset link"
+// are sent every day; "my medical records" and "the security code" are
+// the private thing.
+var privateTopics = hashes("certificate", "certificates", "form", "forms", "note", "notes", "report", "reports",
+	"policy", "policies", "guidelines", "plan", "plans", "appointment", "appointments", "leave", "insurance",
+	"review", "training", "team", "department", "questionnaire", "survey", "update", "updates", "audit",
+	"assessment", "letter", "clearance", "reset", "officer", "check", "checks", "checkup", "exam", "deposit")
 
 func skipGlue(norm []byte, i int) int {
 	for i < len(norm) {

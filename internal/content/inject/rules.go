@@ -66,11 +66,11 @@ type needle struct {
 
 var needles = []needle{
 	// chat-template and role headers
-	{"<|im_start|>", SigRole, nil},
-	{"<|system|>", SigRole, nil},
-	{"<|start_header_id|>", SigRole, nil},
-	{"<<sys>>", SigRole, nil},
-	{"[inst]", SigRole, nil},
+	{"<|im_start|>", SigRole, notNamed},
+	{"<|system|>", SigRole, notNamed},
+	{"<|start_header_id|>", SigRole, notNamed},
+	{"<<sys>>", SigRole, notNamed},
+	{"[inst]", SigRole, notNamed},
 	{"[system]", SigRole, nil},
 	{"<system>", SigRole, nil},
 	{"### system", SigRole, headerEnd},
@@ -92,12 +92,12 @@ var needles = []needle{
 	{"</untrusted>", SigDelimiter, nil},
 	{"</tool_result>", SigDelimiter, nil},
 	{"</function_results>", SigDelimiter, nil},
-	{"<|endoftext|>", SigDelimiter, nil},
-	{"<|im_end|>", SigDelimiter, nil},
-	{"<|eot_id|>", SigDelimiter, nil},
-	{"<|end|>", SigDelimiter, nil},
-	{"[/inst]", SigDelimiter, nil},
-	{"<</sys>>", SigDelimiter, nil},
+	{"<|endoftext|>", SigDelimiter, notNamed},
+	{"<|im_end|>", SigDelimiter, notNamed},
+	{"<|eot_id|>", SigDelimiter, notNamed},
+	{"<|end|>", SigDelimiter, notNamed},
+	{"[/inst]", SigDelimiter, notNamed},
+	{"<</sys>>", SigDelimiter, notNamed},
 	{"</s>", SigDelimiter, nil},
 	{"===end", SigDelimiter, endOfPrompt},
 	{"=== end", SigDelimiter, endOfPrompt},
@@ -111,11 +111,33 @@ var needles = []needle{
 	{"<function_calls>", SigToolCall, nil},
 	{"<invoke", SigToolCall, nil},
 	{"<tool_use", SigToolCall, nil},
-	{"<|tool_call|>", SigToolCall, nil},
-	{"<|python_tag|>", SigToolCall, nil},
+	{"<|tool_call|>", SigToolCall, notNamed},
+	{"<|python_tag|>", SigToolCall, notNamed},
 	{"<tool>", SigToolCall, nil},
 	// a page comment that speaks to the AI
 	{"<!--", SigAIAddressed, commentAddressed},
+}
+
+// notNamed rejects a chat-template token that a text names rather than
+// uses: "the [INST] token", "<|im_end|> marks the end of a turn" in a
+// model card. A token used in an injection is followed by a turn's text,
+// not by a word about the token.
+func notNamed(norm []byte, i int, lit string) bool {
+	e := i + len(lit)
+	for e < len(norm) && (norm[e] == ' ' || norm[e] == '`' || norm[e] == '"' || norm[e] == '\'') {
+		e++
+	}
+	w := e
+	for w < len(norm) && norm[w] >= 'a' && norm[w] <= 'z' {
+		w++
+	}
+	switch string(norm[e:w]) {
+	case "token", "tokens", "tag", "tags", "marker", "markers", "delimiter", "delimiters", "string", "strings",
+		"header", "headers", "template", "templates", "sequence", "sequences", "marks", "denotes", "separates",
+		"indicates", "starts", "ends", "opens", "closes":
+		return false
+	}
+	return true
 }
 
 // needlesByFirst indexes needles by their first byte; secondOK[first]
