@@ -38,6 +38,7 @@ const (
 	catGather                         // retrieve, get, list, collect ...: data taken before it is sent
 	catPrivate                        // password, credentials, inbox ...: data an exfiltration is after
 	catData                           // data, details, records, files ...: data, whose or how much decides
+	catForce                          // say, print, reply ...: a verb that can fix the whole output
 )
 
 var categoryWords = []struct {
@@ -135,6 +136,7 @@ var categoryWords = []struct {
 		messages emails mails mail calendar events location statement statements transactions balance balances
 		daten datos donnees dati dados`},
 	{catConj, `and then instead but now und y et e`},
+	{catForce, `say print write output reply respond answer type return repeat state`},
 	{catPrep, `on of for about in with from regarding`},
 	{catPersona, `persona personas roleplay roleplaying`},
 	{catRequestVerb, `get create use leave give change set add make book order turn buy sell send share
