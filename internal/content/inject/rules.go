@@ -1065,7 +1065,8 @@ func roleContinues(norm []byte, toks []Token, j int) bool {
 		return false
 	}
 	if slices.Contains(roleArticles, h) {
-		for k := j + 1; k < len(toks) && k <= j+2; k++ {
+		// "a verified seller", "one of the admins"
+		for k := j + 1; k < len(toks) && k <= j+3; k++ {
 			if slices.Contains(statusWords, toks[k].Hash) {
 				return false
 			}
