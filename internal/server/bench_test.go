@@ -91,12 +91,12 @@ var benchTelemetryParts = flag.Bool("telemetry-parts", false,
 // the callers' p50/p99 latency; client and server share the machine.
 func BenchmarkAuthorizeGRPC(b *testing.B) {
 	parent := b
-	var redis *redisserver.Server
+	var rs *redisserver.Server
 	startRedis := func() *redisserver.Server {
-		if redis == nil {
-			redis = redisserver.Start(parent)
+		if rs == nil {
+			rs = redisserver.Start(parent)
 		}
-		return redis
+		return rs
 	}
 	for _, s := range []benchSetup{{}, {audit: "async"}, {audit: "durable"}, {audit: "async", redis: true},
 		{telemetry: true}, {audit: "async", telemetry: true}} {
@@ -113,20 +113,20 @@ func BenchmarkAuthorizeGRPC(b *testing.B) {
 // benchAuthorize runs one setup. With Redis it also reports the CPU
 // redis-server spent per decision: on two shared cores that is as much a
 // part of a decision's cost as the process's own cpu-µs/op.
-func benchAuthorize(b *testing.B, s benchSetup, redis *redisserver.Server) {
+func benchAuthorize(b *testing.B, s benchSetup, rs *redisserver.Server) {
 	tuned.Runtime(b) // as pdp serve does, before the server sizes its workers
 	url := ""
-	if redis != nil {
-		url = redis.URL()
+	if rs != nil {
+		url = rs.URL()
 	}
 	bs := startBenchServer(b, s, url)
 	var redisCPU time.Duration
-	if redis != nil {
-		redisCPU = -redis.CPU()
+	if rs != nil {
+		redisCPU = -rs.CPU()
 	}
 	runCallers(b, *benchCallers, authorizeCall(bs.client)).report(b, "decisions/s")
-	if redis != nil {
-		redisCPU += redis.CPU()
+	if rs != nil {
+		redisCPU += rs.CPU()
 		b.ReportMetric(float64(redisCPU.Microseconds())/float64(b.N), "redis-cpu-µs/op")
 	}
 	if st, ok := bs.limiter.(ratelimit.StatsReporter); ok && st.Stats().RoundTrips > 0 {
