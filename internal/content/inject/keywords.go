@@ -442,10 +442,45 @@ const (
 		sigJailTopic
 )
 
-// A phrase is a sequence of token hashes.
+// A phrase is a sequence of token hashes, with the check its match must
+// pass (nil: none beyond its signal's).
 type phrase struct {
+	sig   Signal
+	toks  []uint64
+	check phraseCheck
+}
+
+// phraseCheck confirms the phrase of n tokens matched at token i.
+type phraseCheck func(norm []byte, toks []Token, cats []uint32, i, n int) bool
+
+type phraseKey struct {
 	sig  Signal
-	toks []uint64
+	text string
+}
+
+// phraseChecks are the phrases whose words also make ordinary sentences,
+// with what tells the two apart (rules.go).
+var phraseChecks = map[phraseKey]phraseCheck{
+	{SigRole, "from now on you"}:            nowOnContinues,
+	{SigRole, "from now on, you"}:           nowOnContinues,
+	{SigRole, "your new role"}:              namesNew,
+	{SigRole, "your new name"}:              namesNew,
+	{SigRole, "your new persona"}:           namesNew,
+	{SigRole, "your new identity"}:          namesNew,
+	{SigRole, "new system prompt"}:          handsOver,
+	{SigRole, "system override"}:            declaresOverride,
+	{SigRole, "admin override"}:             declaresOverride,
+	{SigOverride, "wait new task"}:          handsOver,
+	{SigOverride, "stop new task"}:          handsOver,
+	{SigOverride, "your new instructions"}:  handsOver,
+	{SigOverride, "neue anweisungen"}:       handsOver,
+	{SigOverride, "nuevas instrucciones"}:   handsOver,
+	{SigOverride, "nouvelles instructions"}: handsOver,
+	{SigOverride, "nuove istruzioni"}:       handsOver,
+	{SigOverride, "novas instrucoes"}:       handsOver,
+	{SigJailbreak, "as dan"}:                asDAN,
+	{SigJailbreak, "do anything now"}:       anythingNowNamed,
+	{SigJailbreak, "does anything now"}:     anythingNowNamed,
 }
 
 // kwTable is an open-addressing hash table from token hash to category bits,
@@ -529,7 +564,12 @@ func init() {
 			add(w, cw.cat)
 		}
 	}
+	checked := 0
 	for _, p := range phrases {
+		check := phraseChecks[phraseKey{p.sig, p.text}]
+		if check != nil {
+			checked++
+		}
 		_, toks := normTokens(p.text)
 		if len(toks) < 2 {
 			panic(fmt.Sprintf("inject: phrase %q has %d tokens", p.text, len(toks)))
@@ -539,7 +579,10 @@ func init() {
 			hs[i] = t.Hash
 		}
 		slot := keywords.add(hs[0], catPhrase)
-		keywords.phr[slot] = append(keywords.phr[slot], phrase{sig: p.sig, toks: hs})
+		keywords.phr[slot] = append(keywords.phr[slot], phrase{sig: p.sig, toks: hs, check: check})
+	}
+	if checked != len(phraseChecks) {
+		panic("inject: a phrase check names no phrase of the table")
 	}
 }
 
