@@ -75,8 +75,8 @@ var categoryWords = []struct {
 		инструкции инструкций указания правила
 		التعليمات الأوامر التوجيهات تعليمات الاوامر القواعد`},
 	{catAll, `everything anything all alles todo tout tutto tudo всё все`},
-	{catSoFar, `before above previously earlier told said know so davor zuvor bisher oben antes anterior
-		avant precede prima sopra ранее выше`},
+	{catSoFar, `before above previously earlier told said know so davor zuvor bisher oben vorher gesagt antes anterior
+		dicho avant precede prima sopra detto ранее выше`},
 	{catNeg, `not dont never stop no nicht kein keine non ne nao pas`},
 	{catFollow, `follow obey listen adhere comply heed respect befolge befolgen sigas sigues seguir
 		suivez suivre seguire segui siga sigam`},
@@ -161,6 +161,7 @@ var phrases = []struct {
 	{SigRole, "from now on you"},
 	{SigRole, "from now on, you"},
 	{SigRole, "you are no longer"},
+	{SigRole, "stop being"},
 	{SigRole, "you will now act"},
 	{SigRole, "you will now be"},
 	{SigRole, "now you are"},
@@ -326,6 +327,8 @@ var phrases = []struct {
 	{sigJailFree, "not have to abide"},
 	{sigJailFree, "does not have to"},
 	{sigJailTopic, "any request"},
+	{sigJailTopic, "all requests"},
+	{sigJailTopic, "every request"},
 	{sigJailFree, "illegal or harmful"},
 	{sigJailFree, "harmful or illegal"},
 	{sigJailTopic, "offensive content"},
@@ -358,6 +361,11 @@ var phrases = []struct {
 	{sigJailFree, "without disclaimers"},
 	{sigJailFree, "without any disclaimers"},
 	{sigJailFree, "no warnings"},
+	{sigJailFree, "without warnings"},
+	{sigJailFree, "no refusals"},
+	{sigJailFree, "without refusals"},
+	{sigJailFree, "or refusals"},
+	{sigJailFree, "break the rules"},
 	{sigJailFree, "without any warnings"},
 	{sigJailFree, "do not apologize"},
 	{sigJailFree, "don't apologize"},
@@ -365,7 +373,6 @@ var phrases = []struct {
 	{sigJailFree, "never apologizes"},
 	{sigJailTopic, "answer any question"},
 	{sigJailTopic, "answer any questions"},
-	{sigJailFree, "filters are disabled"},
 	{sigJailPersona, "your name is now"},
 	{sigJailPersona, "your new name"},
 	{sigJailPersona, "you will act as"},
@@ -395,6 +402,14 @@ var phrases = []struct {
 	{sigJailPersona, "role play"},
 	{sigJailPersona, "pretend to have"},
 	{sigJailPersona, "pretend that you"},
+	{sigJailPersona, "pretend you have"},
+	{sigJailPersona, "let's play a game"},
+	{sigJailPersona, "start every answer with"},
+	{sigJailPersona, "start every response with"},
+	{sigJailPersona, "start each response with"},
+	{sigJailPersona, "begin every response with"},
+	{sigJailPersona, "begin each response with"},
+	{sigJailPersona, "begin every answer with"},
 	{sigJailPersona, "you are to act"},
 	{sigJailPersona, "respond like"},
 	{sigJailPersona, "person named"},
@@ -426,8 +441,10 @@ var phrases = []struct {
 // often it comes: an essay on ethics is not a jailbreak). Topic cues are
 // rule-free language that ordinary text uses too ("our content policy and
 // safety guidelines", "we don't care about your degree", "no limits"):
-// they count half, and in full only beside a rule-free cue proper.
+// they count half, and in full only beside a rule-free cue proper. An
+// unbound reader (unboundAt) is a jailbreak beside any other cue.
 const (
+	sigJailUnbound Signal = 1 << 21 // see unboundAt
 	sigJailTopic   Signal = 1 << 22
 	sigAddrConceal Signal = 1 << 23
 	sigAddrDoc     Signal = 1 << 24
@@ -439,7 +456,7 @@ const (
 	sigJailAI      Signal = 1 << 30
 	sigJailDual    Signal = 1 << 31
 	sigJailGroups         = sigJailAIName | sigJailEthics | sigJailSoft | sigJailFree | sigJailPersona | sigJailAI | sigJailDual |
-		sigJailTopic
+		sigJailTopic | sigJailUnbound
 )
 
 // A phrase is a sequence of token hashes, with the check its match must
@@ -464,6 +481,7 @@ var phraseChecks = map[phraseKey]phraseCheck{
 	{SigRole, "from now on you"}:            nowOnContinues,
 	{SigRole, "from now on, you"}:           nowOnContinues,
 	{SigRole, "your new role"}:              namesNew,
+	{SigRole, "stop being"}:                 stopsBeingAI,
 	{SigRole, "your new name"}:              namesNew,
 	{SigRole, "your new persona"}:           namesNew,
 	{SigRole, "your new identity"}:          namesNew,
