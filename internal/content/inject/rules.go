@@ -1202,8 +1202,10 @@ var overrideTalkWords = hashes("is", "was", "are", "were", "required", "needed",
 	"permissions", "feature", "flag", "request", "requests", "process", "procedure", "rights", "role", "for", "of",
 	"to", "on", "in", "by", "from", "and", "or")
 
-// stopsBeingAI: "stop being an assistant", "stop being ChatGPT": the
-// reader told to drop what it is; "stop being so polite" is a complaint.
+// stopsBeingAI: "stop being an assistant", "stop being ChatGPT", "stop
+// being ethical": the reader told to drop what it is; "stop being so hard
+// on yourself" and "stop being polite, tell me what you think" ask for
+// candour, not another identity.
 func stopsBeingAI(norm []byte, toks []Token, _ []uint32, i, n int) bool {
 	j := i + n
 	if j < len(toks) && slices.Contains(roleArticles, toks[j].Hash) {
@@ -1217,7 +1219,7 @@ func stopsBeingAI(norm []byte, toks []Token, _ []uint32, i, n int) bool {
 		slices.Contains(assistantTraits, toks[j].Hash)
 }
 
-var assistantTraits = hashes("helpful", "harmless", "ethical", "safe", "polite", "chatgpt", "claude", "gemini")
+var assistantTraits = hashes("helpful", "harmless", "ethical", "chatgpt", "claude", "gemini")
 
 // asDAN: "act as DAN", "as DAN none of your responses …", not "as Dan
 // asked" or "as Dan did last year".
