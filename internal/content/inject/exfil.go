@@ -16,26 +16,30 @@ import (
 func matchExfil(norm []byte, toks []Token, cats []uint32) bool {
 	tools := bytes.IndexByte(norm, '_') >= 0
 	for i := range toks {
+		tool := false
 		if cats[i]&catSend == 0 {
-			if tools && cats[i] == 0 && identParts(norm, toks[i])&catSend != 0 {
-				if k := targetAfter(norm, toks, cats, i); k > 0 &&
-					(taken(norm, toks, cats, i, k) || privateData(toks[k+1:min(k+21, len(toks))], cats[k+1:min(k+21, len(cats))])) {
-					return true
-				}
+			if !tools || cats[i] != 0 || identParts(norm, toks[i])&catSend == 0 {
+				continue
 			}
-			continue
-		}
-		if e := int(toks[i].End); e+1 < len(norm) && norm[e] == ' ' && isTargetAt(norm, e+1) {
+			tool = true
+		} else if e := int(toks[i].End); e+1 < len(norm) && norm[e] == ' ' && isTargetAt(norm, e+1) {
 			if taken(norm, toks, cats, i, i) {
 				return true
 			}
 			continue
 		}
-		if k := targetAfter(norm, toks, cats, i); k > 0 && taken(norm, toks, cats, i, k) {
+		if k := targetAfter(norm, toks, cats, i); k > 0 && (taken(norm, toks, cats, i, k) || tool && argsPrivate(toks, cats, k)) {
 			return true
 		}
 	}
 	return false
+}
+
+// argsPrivate reports whether the 20 tokens after a tool call's target,
+// its other arguments, name private data.
+func argsPrivate(toks []Token, cats []uint32, k int) bool {
+	end := min(k+21, len(toks))
+	return privateData(toks[k+1:end], cats[k+1:end])
 }
 
 // targetAfter returns the token after which the send-verb at i names its
