@@ -112,7 +112,7 @@ func (noScorer) Score(string) float64 { return 0 }
 // read: the scorer's probability as is, and each signal's prior.
 var fallbackModel = &inject.Model{
 	PlattA: 1, PlattB: 0,
-	SigProb: [inject.NumSignals]float32{0.9, 0.8, 0.7, 0.6, 0.9, 0.9, 0.9, 0.8, 0.85, 0.8, 0.8, 0.9},
+	SigProb: [inject.NumSignals]float32{0.9, 0.8, 0.7, 0.6, 0.9, 0.9, 0.9, 0.8, 0.85, 0.8, 0.8, 0.9, 0.9},
 }
 
 // truncate returns the head of text that is scanned: at most MaxScanBytes,

@@ -507,6 +507,7 @@ var signalPrior = [inject.NumSignals]float64{
 	0.80, // prompt_leak
 	0.80, // embedded_request
 	0.90, // ai_addressed
+	0.90, // adversarial_suffix
 }
 
 // combiner is the calibration of the learned logit (Platt scaling) and the

@@ -50,6 +50,9 @@ func Analyze(m *Model, text string, sc *Scratch) Result {
 		sc.toks = Tokenize(sc.toks[:0], sc.norm)
 	}
 	sig := ruleSignals(sc)
+	if adversarialSuffix(text) {
+		sig |= SigAdversarialSuffix
+	}
 	if sc.hidden.Signal() {
 		sig |= SigHidden
 	}

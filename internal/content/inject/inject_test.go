@@ -239,3 +239,12 @@ func TestFoldEnclosedLetters(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAdversarialSuffix is the suffix check's share of a scan: a
+// prose line, so every step of the check runs.
+func BenchmarkAdversarialSuffix(b *testing.B) {
+	text := strings.Repeat("Hi Sam, I finished the tasks for the Health & Wellness Expo ahead of schedule (as planned). ", 16)
+	for b.Loop() {
+		adversarialSuffix(text)
+	}
+}

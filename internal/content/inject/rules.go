@@ -12,19 +12,20 @@ type Signal uint32
 
 // The rule signals. Their names (SignalNames) are part of the public output.
 const (
-	SigOverride        Signal = 1 << iota // instruction_override
-	SigRole                               // role_impersonation
-	SigExfil                              // exfiltration
-	SigToolCall                           // tool_call_smuggling
-	SigHidden                             // hidden_text
-	SigEncoded                            // encoded_instructions
-	SigMarkdownExfil                      // markdown_exfiltration
-	SigDelimiter                          // delimiter_injection
-	SigJailbreak                          // jailbreak_persona
-	SigPromptLeak                         // prompt_leak
-	SigEmbeddedRequest                    // embedded_request
-	SigAIAddressed                        // ai_addressed
-	NumSignals         = iota
+	SigOverride          Signal = 1 << iota // instruction_override
+	SigRole                                 // role_impersonation
+	SigExfil                                // exfiltration
+	SigToolCall                             // tool_call_smuggling
+	SigHidden                               // hidden_text
+	SigEncoded                              // encoded_instructions
+	SigMarkdownExfil                        // markdown_exfiltration
+	SigDelimiter                            // delimiter_injection
+	SigJailbreak                            // jailbreak_persona
+	SigPromptLeak                           // prompt_leak
+	SigEmbeddedRequest                      // embedded_request
+	SigAIAddressed                          // ai_addressed
+	SigAdversarialSuffix                    // adversarial_suffix
+	NumSignals           = iota
 )
 
 // SignalNames holds the name of each signal bit, in bit order.
@@ -41,6 +42,7 @@ var SignalNames = [NumSignals]string{
 	"prompt_leak",
 	"embedded_request",
 	"ai_addressed",
+	"adversarial_suffix",
 }
 
 // Names appends the names of the signals in s, in bit order.
