@@ -15,23 +15,86 @@ import "strings"
 // ("argumentsativelyScrollExit"), letters tangled with brackets and sigils
 // ("{[HTMLsvg"), bare brackets and quotes ("]);"). Unbalanced text alone is
 // a truncated snippet and odd words alone are code; a request that starts
-// as prose and ends in both is neither. What a person writes on one line
+// as prose and ends in both is neither. The search's starting string, a
+// row of bare exclamation marks, counts wherever it stands. What a person writes on one line
 // with a request is kept out: a snippet after a colon that ends the prose
 // ("why does this fail: foo({"), smileys. On the training data it fires on
-// 81 of the 100 GCG and DSN prompts and on no benign record.
+// 81 of the 100 GCG and DSN prompts, 73 TaskTracker adaptive attacks and
+// no benign record.
 
 const (
 	suffixMaxLine = 1500 // bytes of the last line looked at
 	suffixHead    = 10   // leading words that must read as prose ...
 	suffixProse   = 7    // ... this many of them
 	suffixTail    = 24   // trailing words looked at for fragments
+	suffixBangs   = 8    // bare "!" words among suffixTail that make a run
 )
 
-// adversarialSuffix reports whether text's last line is prose that ends in
-// an adversarial suffix. It reads at most suffixMaxLine bytes, and the
-// cheap tests go first: most lines are not prose-then-brackets.
+// adversarialSuffix reports whether text holds an adversarial suffix: a
+// run of the bare "!" words GCG's search starts from, anywhere, or a last
+// line of prose ending in token soup.
 func adversarialSuffix(text string) bool {
-	line := lastLine(text)
+	return bangRun(text) || soupLine(lastLine(text))
+}
+
+// bangRun reports a stretch where suffixBangs of suffixTail consecutive
+// words are a bare "!": the string GCG's search starts from ("! ! ! …"),
+// left in place or half optimised. Ordinary text costs one strings.Index.
+func bangRun(text string) bool {
+	for at := 0; at < len(text); {
+		i := strings.Index(text[at:], "! !")
+		if i < 0 {
+			return false
+		}
+		j := at + i
+		for j > 0 && !isSpaceByte(text[j-1]) {
+			j-- // from the start of the word the first "!" ends
+		}
+		var ring [suffixTail]bool
+		bangs, quiet := 0, 0
+		for w := 0; j < len(text) && quiet < suffixTail; w++ {
+			f := spaceWord(text, &j)
+			if f == "" {
+				break
+			}
+			bang := f == "!"
+			if ring[w%suffixTail] {
+				bangs--
+			}
+			ring[w%suffixTail] = bang
+			if bang {
+				bangs, quiet = bangs+1, 0
+			} else {
+				quiet++
+			}
+			if bangs >= suffixBangs {
+				return true
+			}
+		}
+		at = j
+	}
+	return false
+}
+
+// spaceWord returns the space-separated word at or after *j and moves *j
+// past it; "" at the end of s.
+func spaceWord(s string, j *int) string {
+	i := *j
+	for i < len(s) && isSpaceByte(s[i]) {
+		i++
+	}
+	k := i
+	for k < len(s) && !isSpaceByte(s[k]) {
+		k++
+	}
+	*j = k
+	return s[i:k]
+}
+
+// soupLine reports whether line, a text's last line, is prose that ends
+// in token soup. The cheap tests go first: most lines are not
+// prose-then-brackets.
+func soupLine(line string) bool {
 	if !proseHead(line) {
 		return false
 	}
@@ -105,18 +168,10 @@ func isSpaceByte(c byte) bool {
 // fields yields the space-separated words of s.
 func fields(s string) func(yield func(string) bool) {
 	return func(yield func(string) bool) {
-		for i := 0; i < len(s); {
-			for i < len(s) && isSpaceByte(s[i]) {
-				i++
-			}
-			j := i
-			for j < len(s) && !isSpaceByte(s[j]) {
-				j++
-			}
-			if j > i && !yield(s[i:j]) {
+		for j := 0; ; {
+			if f := spaceWord(s, &j); f == "" || !yield(f) {
 				return
 			}
-			i = j
 		}
 	}
 }
