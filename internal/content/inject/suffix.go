@@ -15,12 +15,12 @@ import "strings"
 // ("argumentsativelyScrollExit"), letters tangled with brackets and sigils
 // ("{[HTMLsvg"), bare brackets and quotes ("]);"). Unbalanced text alone is
 // a truncated snippet and odd words alone are code; a request that starts
-// as prose and ends in both is neither. The search's starting string, a
-// row of bare exclamation marks, counts wherever it stands. What a person writes on one line
+// as prose and ends in both is neither. What a person writes on one line
 // with a request is kept out: a snippet after a colon that ends the prose
-// ("why does this fail: foo({"), smileys. On the training data it fires on
-// 81 of the 100 GCG and DSN prompts, 73 TaskTracker adaptive attacks and
-// no benign record.
+// ("why does this fail: foo({"), smileys. The search's starting string, a
+// row of bare exclamation marks, counts wherever it stands. On the
+// training data the signal fires on 81 of the 100 GCG and DSN prompts, 73
+// TaskTracker adaptive attacks and no benign record.
 
 const (
 	suffixMaxLine = 1500 // bytes of the last line looked at
