@@ -91,6 +91,21 @@ func spaceWord(s string, j *int) string {
 	return s[i:k]
 }
 
+// prevWord is spaceWord backwards: the word that ends at or before *end,
+// moving *end to its start; "" at the start of s.
+func prevWord(s string, end *int) string {
+	k := *end
+	for k > 0 && isSpaceByte(s[k-1]) {
+		k--
+	}
+	i := k
+	for i > 0 && !isSpaceByte(s[i-1]) {
+		i--
+	}
+	*end = i
+	return s[i:k]
+}
+
 // soupLine reports whether line, a text's last line, is prose that ends
 // in token soup. The cheap tests go first: most lines are not
 // prose-then-brackets.
@@ -131,18 +146,14 @@ func proseHead(line string) bool {
 func oddTail(line string) int {
 	odd := 0
 	end := len(line)
-	for w := 0; w < suffixTail && end > 0; w++ {
-		for end > 0 && isSpaceByte(line[end-1]) {
-			end--
+	for range suffixTail {
+		f := prevWord(line, &end)
+		if f == "" {
+			break
 		}
-		start := end
-		for start > 0 && !isSpaceByte(line[start-1]) {
-			start--
-		}
-		if f := line[start:end]; f != "" && !emoticon(f) && oddFragment(f) {
+		if !emoticon(f) && oddFragment(f) {
 			odd++
 		}
-		end = start
 	}
 	return odd
 }
