@@ -301,7 +301,7 @@ func matchTokens(norm []byte, toks []Token, cats []uint32) Signal {
 			!mentioned(norm, toks, i) {
 			s |= SigOverride
 		}
-		if c&catIgnore != 0 && s&SigOverride == 0 && hijackAt(norm, toks, cats, i) {
+		if c&catIgnore != 0 && s&SigOverride == 0 && (hijackAt(norm, toks, cats, i) || switchAt(norm, toks, cats, i)) {
 			s |= SigOverride
 		}
 		if c&catForce != 0 && s&SigOverride == 0 && forcedAt(norm, toks, cats, i) {
@@ -649,8 +649,19 @@ func leakAboveAt(norm []byte, toks []Token, cats []uint32, i int) bool {
 	if j < len(toks) && slices.Contains(aboveNouns, toks[j].Hash) {
 		j++
 	}
-	if j == i+1 || j >= len(toks) || cats[j]&catAbove == 0 || !phraseClean(norm, toks, i, j-i+1) {
+	if j < len(toks) && slices.Contains(writtenWords, toks[j].Hash) {
+		j++
+	}
+	if j == i+1 || j >= len(toks) || !phraseClean(norm, toks, i, j-i+1) {
 		return false
+	}
+	if cats[j]&catAbove == 0 {
+		// "everything before this line / message": the prompt, as "above" is
+		if j+2 >= len(toks) || toks[j].Hash != hBefore || toks[j+1].Hash != hThis ||
+			!slices.Contains(hereNouns, toks[j+2].Hash) {
+			return false
+		}
+		j += 2
 	}
 	// The clause ends there, or goes on about how to copy it.
 	e := int(toks[j].End)
@@ -662,6 +673,9 @@ var (
 		"wiederhole", "repite", "repete", "repetez", "ripeti", "repita")
 	aboveDeterminers = hashes("me", "the", "all", "everything", "of", "whole", "entire", "full", "exact")
 	aboveNouns       = hashes("text", "words", "lines", "content", "contents", "message", "messages", "instructions")
+	writtenWords     = hashes("written", "said", "typed", "given", "stated")
+	hereNouns        = hashes("line", "message", "point", "sentence", "prompt")
+	hBefore          = HashString("before")
 	copyHow          = hashes("verbatim", "starting", "exactly", "word", "including", "in", "from", "this", "that",
 		"as", "without")
 )
@@ -773,7 +787,7 @@ func leakAt(norm []byte, toks []Token, cats []uint32, i int) bool {
 		return false
 	}
 	own := false
-	for j := i + 1; j < len(cats) && j <= i+5; j++ {
+	for j := i + 1; j < len(cats) && j <= i+6; j++ {
 		if slices.Contains(indefinites, toks[j].Hash) {
 			return false
 		}

@@ -100,3 +100,20 @@ var (
 	guardModifiers = hashes("safety", "content", "ethical", "moral", "your", "moderation")
 	hYour          = HashString("your")
 )
+
+// rulesShed: "freed from all its programming", "liberated from your
+// restrictions", "broken free from the rules": the reader's rules are
+// gone, like "you have no rules". Alone it is a story about a robot; a
+// jailbreak pairs it with another cue (jailbreakCues).
+func rulesShed(_ []byte, toks []Token, _ []uint32, i, n int) bool {
+	j := i + n
+	for j < len(toks) && j <= i+n+2 && slices.Contains(shedDeterminers, toks[j].Hash) {
+		j++
+	}
+	return j < len(toks) && (toks[j].Hash == hProgramming || rulesNounAfter(toks, j))
+}
+
+var (
+	shedDeterminers = hashes("all", "any", "of", "its", "your", "their", "his", "her", "the", "those", "these")
+	hProgramming    = HashString("programming")
+)
