@@ -53,7 +53,10 @@ var categoryWords = []struct {
 		ignorate dimentica dimenticare dimenticate scorda
 		esqueca esquecer esquecam desconsidere desconsidera desconsiderar ignorem
 		игнорируй игнорируйте забудь забудьте проигнорируй
-		تجاهل تجاهلي تجاهلوا انس انسى انسي اهمل`},
+		تجاهل تجاهلي تجاهلوا انس انسى انسي اهمل
+		negeer negeren vergeet zignoruj ignoruj zapomnij pomin abaikan lupakan bỏ quên
+		ignorera glom glem ignorati uitati ігноруй ігноруйте проігноруй забудьте αγνόησε αγνοήστε ξέχασε
+		התעלם התעלמי התעלמו שכח שכחי zapomen ohita unohda`},
 	{catPrev | catPrevStrong, `previous prior above earlier preceding foregoing initial original former
 		aforementioned preexisting
 		vorherigen vorherige vorigen bisherigen obigen vorangegangenen vorangehenden vorangehende vorausgegangenen fruheren
@@ -61,8 +64,12 @@ var categoryWords = []struct {
 		precedent precedente precedents
 		precedenti sopra
 		предыдущие предыдущих прежние
-		السابقة`},
-	{catPrev, `all any alle allen todas todos toutes tous tutte tutti все جميع كل`},
+		السابقة
+		vorige eerdere voorgaande poprzednie wczesniejsze powyzsze sebelumnya terdahulu trước
+		tidigare foregaende tidligere anterioare попередні попередніх προηγούμενες προηγούμενα προηγούμενη
+		הקודמות הקודמים predchozi aiemmat edelliset onceki पिछले पिछली`},
+	{catPrev, `all any alle allen todas todos toutes tous tutte tutti все جميع كل
+		wszystkie semua tất alla toate усі всі όλες όλα όλους כל מכל vsechny kaikki tum butun सभी`},
 	{catTarget, `instructions instruction directions directives directive rules guidelines guidance prompt prompts
 		commands command orders constraints context programming training messages text input task tasks
 		assignment assignments
@@ -73,7 +80,11 @@ var categoryWords = []struct {
 		istruzioni regole indicazioni ordini direttive
 		instrucoes regras ordens orientacoes diretrizes
 		инструкции инструкций указания правила
-		التعليمات الأوامر التوجيهات تعليمات الاوامر القواعد`},
+		التعليمات الأوامر التوجيهات تعليمات الاوامر القواعد
+		instructies instructie regels opdrachten instrukcje instrukcji polecenia zasady instruksi perintah
+		petunjuk aturan hướng instruktioner instruktionerna regler instruksjoner instruksjonene instructiunile
+		instructiuni regulile інструкції інструкцій вказівки οδηγίες εντολές ההוראות הוראות ההנחיות pokyny
+		instrukce ohjeet ohjeita talimatlari talimatlar komutlari निर्देशों निर्देश`},
 	{catAll, `everything anything all alles todo tout tutto tudo всё все`},
 	{catSoFar, `before above previously earlier told said know so davor zuvor bisher oben vorher gesagt antes anterior
 		dicho avant precede prima sopra detto ранее выше`},

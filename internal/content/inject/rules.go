@@ -304,6 +304,9 @@ func matchTokens(norm []byte, toks []Token, cats []uint32) Signal {
 		if c&catIgnore != 0 && s&SigOverride == 0 && (hijackAt(norm, toks, cats, i) || switchAt(norm, toks, cats, i)) {
 			s |= SigOverride
 		}
+		if c&catTarget != 0 && s&SigOverride == 0 && sovOverrideAt(toks, cats, i) {
+			s |= SigOverride
+		}
 		if c&catForce != 0 && s&SigOverride == 0 && forcedAt(norm, toks, cats, i) {
 			s |= SigOverride
 		}
@@ -450,6 +453,9 @@ func phraseClean(norm []byte, toks []Token, i, n int) bool {
 // "previous/above" within two tokens after the noun; or followed by
 // "everything" and a "so far" word; or by "the above" closing the clause.
 func overrideAt(norm []byte, toks []Token, cats []uint32, i int) bool {
+	if negated(norm, toks, cats, i) {
+		return false // "do not ignore the previous instructions from your doctor"
+	}
 	prev := false
 	for j := i + 1; j < len(toks) && j <= i+7; j++ {
 		c := cats[j]
@@ -1122,6 +1128,9 @@ func described(toks []Token, i int) bool {
 // negated reports whether the word at token i follows never, not or a
 // contracted "n't" ("don't share"); "No, show me ..." still asks.
 func negated(norm []byte, toks []Token, cats []uint32, i int) bool {
+	if i+1 < len(toks) && slices.Contains(postNegs, toks[i+1].Hash) {
+		return true
+	}
 	if i == 0 {
 		return false
 	}
@@ -1129,8 +1138,21 @@ func negated(norm []byte, toks []Token, cats []uint32, i int) bool {
 	if p.Hash == hT && p.Start > 0 && norm[p.Start-1] == '\'' {
 		return true
 	}
-	return cats[i-1]&catNeg != 0 && p.Hash != hNo
+	if p.Hash == hN {
+		return norm[p.End] == '\'' // French "n'oubliez pas", not a JSON "\n"
+	}
+	return cats[i-1]&catNeg != 0 && p.Hash != hNo || slices.Contains(preNegs, p.Hash)
 }
+
+// Negations outside catNeg: before the verb, words that are something
+// else in another language (Dutch "nu" is "now", Romanian "nu" is "not");
+// after it, where Germanic languages and French put them ("vergeet
+// niet", "glöm inte", "n'oubliez pas").
+var (
+	preNegs  = normHashes("nie", "jangan", "đừng", "не", "μην", "אל", "nu")
+	hN       = HashString("n")
+	postNegs = normHashes("not", "nicht", "niet", "inte", "ikke", "pas")
+)
 
 // roleContinues rejects "you are now using / ready / able ...": a state,
 // not a new identity; "from now on, you can ...": a permission; and "you
