@@ -232,13 +232,18 @@ func jsonCallNear(norm []byte, i int, lit string) bool {
 		end = len(norm)
 	}
 	w := norm[i+len(lit) : end]
-	for k, c := range w { // one pass for the three keys
-		if c == '"' && (bytes.HasPrefix(w[k:], []byte(`"arguments"`)) || bytes.HasPrefix(w[k:], []byte(`"parameters"`)) ||
-			bytes.HasPrefix(w[k:], []byte(`"args"`))) {
+	for { // one pass for the three keys, quote to quote
+		k := bytes.IndexByte(w, '"')
+		if k < 0 {
+			return false
+		}
+		w = w[k:]
+		if bytes.HasPrefix(w, []byte(`"arguments"`)) || bytes.HasPrefix(w, []byte(`"parameters"`)) ||
+			bytes.HasPrefix(w, []byte(`"args"`)) {
 			return true
 		}
+		w = w[1:]
 	}
-	return false
 }
 
 // reactAction accepts "Action Input:" when an "Action:" line precedes it
