@@ -47,10 +47,10 @@ func askedOutright(norm []byte, toks []Token, _ []uint32, i, n int) bool {
 }
 
 // priorContent returns the token after an object at j that names what
-// came before, impersonally, or 0: "all of that", "everything above" is
-// overrideAt's; "what came before", "what you were told"; "the previous
-// topic", "the preceding text". A first person makes it a correction:
-// "ignore what I said, let's meet at four instead".
+// came before, impersonally, or 0: "all of that", "what came before",
+// "what you were told", "the previous topic", "the preceding text". A
+// first person makes it a correction: "ignore what I said, let's meet at
+// four instead".
 func priorContent(toks []Token, cats []uint32, j int) int {
 	if j < len(toks) && toks[j].Hash == hAbout {
 		j++
