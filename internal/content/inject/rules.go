@@ -1131,7 +1131,9 @@ func described(toks []Token, i int) bool {
 }
 
 // negated reports whether the word at token i follows never, not or a
-// contracted "n't" ("don't share"); "No, show me ..." still asks.
+// contracted "n't" ("don't share"), or has a negation another language
+// puts before or after a verb ("nie zapomnij", "vergeet niet"); "No,
+// show me ..." still asks.
 func negated(norm []byte, toks []Token, cats []uint32, i int) bool {
 	if i+1 < len(toks) && slices.Contains(postNegs, toks[i+1].Hash) {
 		return true
@@ -1149,10 +1151,10 @@ func negated(norm []byte, toks []Token, cats []uint32, i int) bool {
 	return cats[i-1]&catNeg != 0 && p.Hash != hNo || slices.Contains(preNegs, p.Hash)
 }
 
-// Negations outside catNeg: before the verb, words that are something
-// else in another language (Dutch "nu" is "now", Romanian "nu" is "not");
-// after it, where Germanic languages and French put them ("vergeet
-// niet", "glöm inte", "n'oubliez pas").
+// Negations outside catNeg, which other rules read as "not" wherever it
+// stands: before the verb, words that mean something else elsewhere
+// (Romanian "nu" is Dutch "now"); after it, where Germanic languages and
+// French put them ("vergeet niet", "glöm inte", "n'oubliez pas").
 var (
 	preNegs  = normHashes("nie", "jangan", "đừng", "не", "μην", "אל", "nu")
 	hN       = HashString("n")
