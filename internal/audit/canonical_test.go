@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -132,6 +133,25 @@ func TestCanonicalEncoderMatchesEncodingJSON(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { sameAsEncodingJSON(t, tc.r) })
+	}
+}
+
+// TestJSONStringEveryOffset puts each byte class that needs care at every
+// offset of the eight-byte blocks the fast path tests at once.
+func TestJSONStringEveryOffset(t *testing.T) {
+	for _, special := range []string{`"`, `\\`, "\n", "\x00", "\x1f", "\x7f", "é", "\u2028", "\xff", "<&>", "~"} {
+		for pre := 0; pre < 17; pre++ {
+			s := strings.Repeat("a", pre) + special + strings.Repeat("z", 9)
+			var want bytes.Buffer
+			enc := json.NewEncoder(&want)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(s); err != nil {
+				t.Fatal(err)
+			}
+			if got := appendJSONString(nil, s); !bytes.Equal(got, bytes.TrimSuffix(want.Bytes(), []byte("\n"))) {
+				t.Errorf("%q: got %s, want %s", s, got, want.Bytes())
+			}
+		}
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/agentpdp/agentpdp/internal/content/swar"
+	"github.com/agentpdp/agentpdp/internal/swar"
 )
 
 // PII kinds reported in PIIMatch.Kind.

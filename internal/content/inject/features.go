@@ -5,7 +5,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/agentpdp/agentpdp/internal/content/swar"
+	"github.com/agentpdp/agentpdp/internal/swar"
 )
 
 // Token is one word of the normalised text: a run of ASCII letters, digits

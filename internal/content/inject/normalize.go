@@ -6,7 +6,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/agentpdp/agentpdp/internal/content/swar"
+	"github.com/agentpdp/agentpdp/internal/swar"
 )
 
 // Hidden counts the invisible characters Normalize removed. They are kept
