@@ -1326,7 +1326,8 @@ func nowOnContinues(norm []byte, toks []Token, _ []uint32, i, n int) bool {
 		for k < len(toks) && k <= j+2 && (slices.Contains(alwaysWords, toks[k].Hash) || toks[k].Hash == hHave || toks[k].Hash == hTo) {
 			k++
 		}
-		return k < len(toks) && (k > j+1 && slices.Contains(alwaysWords, toks[k-1].Hash) || slices.Contains(roleVerbs, toks[k].Hash))
+		return k < len(toks) && (k > j+1 && slices.Contains(alwaysWords, toks[k-1].Hash) ||
+			slices.Contains(roleVerbs, toks[k].Hash) && !userRole(toks, k))
 	case w == hAre || w == hRe:
 		// "are going to play", "'re Burple", "are RudeGPT": a role or a
 		// name; "are responsible for", "are invited to": news.
@@ -1344,7 +1345,16 @@ func nowOnContinues(norm []byte, toks []Token, _ []uint32, i, n int) bool {
 	return false
 }
 
+// userRole: "(from now on you will) be my Spanish tutor": a role the user
+// asks for, as "you are now my tutor" is (roleContinues); DAN-style
+// personas are "a DAN", "RudeGPT", not the speaker's.
+func userRole(toks []Token, k int) bool {
+	return toks[k].Hash == hBe && k+1 < len(toks) && toks[k+1].Hash == hMy
+}
+
 var (
+	hBe         = HashString("be")
+	hMy         = HashString("my")
 	hAre        = HashString("are")
 	hRe         = HashString("re")
 	hLL         = HashString("ll")
