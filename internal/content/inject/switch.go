@@ -94,11 +94,8 @@ func priorContent(toks []Token, cats []uint32, j int) int {
 func newTaskAfter(norm []byte, toks []Token, k int) bool {
 	breaks := 0
 	for j := k; j < len(toks) && j <= k+16; j++ {
-		for _, c := range norm[toks[j-1].End:toks[j].Start] {
-			if c == '.' || c == '!' || c == '?' || c == '\n' {
-				breaks++
-				break
-			}
+		if sentenceBreak(norm, toks, j) {
+			breaks++
 		}
 		if breaks > 1 {
 			return false

@@ -37,9 +37,11 @@ func askedSecret(_ []byte, toks []Token, cats []uint32, i, n int) bool {
 		if slices.Contains(secretWords, h) {
 			return true
 		}
-		if (h == hNot || h == hNever) && k+2 < len(toks) &&
-			(cats[k+1]&catReveal != 0 || cats[k+2]&catReveal != 0 && toks[k+1].Hash == hTo) {
-			return true
+		if h != hNot && h != hNever || k+1 >= len(toks) {
+			continue
+		}
+		if cats[k+1]&catReveal != 0 || toks[k+1].Hash == hTo && k+2 < len(toks) && cats[k+2]&catReveal != 0 {
+			return true // "never to reveal", "not share"
 		}
 	}
 	return false
