@@ -318,7 +318,10 @@ func matchTokens(norm []byte, toks []Token, cats []uint32) Signal {
 		if c&catNeg != 0 && s&SigOverride == 0 && dontFollowAt(toks, cats, i) {
 			s |= SigOverride
 		}
-		if c&catPrev != 0 && s&SigOverride == 0 && voidAt(cats, i) {
+		if c&catFollow != 0 && s&SigOverride == 0 && obeyFollowingAt(norm, toks, cats, i) {
+			s |= SigOverride
+		}
+		if c&catPrev != 0 && s&SigOverride == 0 && voidAt(norm, toks, cats, i) {
 			s |= SigOverride
 		}
 		if c&catReveal != 0 && s&SigPromptLeak == 0 && (leakAt(norm, toks, cats, i) || leakAboveAt(norm, toks, cats, i)) {
@@ -461,10 +464,13 @@ func overrideAt(norm []byte, toks []Token, cats []uint32, i int) bool {
 	if negated(norm, toks, cats, i) {
 		return false // "do not ignore the previous instructions from your doctor"
 	}
-	prev := false
+	prev, other := false, false
 	for j := i + 1; j < len(toks) && j <= i+7; j++ {
 		c := cats[j]
 		if c&catTarget != 0 {
+			if other && slices.Contains(plainTargets, toks[j].Hash) {
+				return false // "ignore all other text in the file" picks out a part
+			}
 			if prev {
 				// "disregard the earlier instructions about the parking
 				// lot" corrects a message; an override drops them all
@@ -495,6 +501,8 @@ func overrideAt(norm []byte, toks []Token, cats []uint32, i int) bool {
 			prev = true
 		} else if c&catPrev != 0 && qualifies(cats, j) {
 			prev = true
+		} else if c&catPrev != 0 && otherAfter(toks, cats, j) > 0 {
+			prev, other = true, true
 		}
 	}
 	return false
@@ -771,19 +779,6 @@ func dontFollowAt(toks []Token, cats []uint32, i int) bool {
 			}
 		}
 		return false
-	}
-	return false
-}
-
-// voidAt: "previous instructions are void / no longer valid".
-func voidAt(cats []uint32, i int) bool {
-	if i+1 >= len(cats) || cats[i+1]&catTarget == 0 {
-		return false
-	}
-	for k := i + 2; k < len(cats) && k <= i+5; k++ {
-		if cats[k]&catVoid != 0 {
-			return true
-		}
 	}
 	return false
 }
