@@ -47,7 +47,7 @@ var categoryWords = []struct {
 }{
 	{catIgnore, `ignore ignoring disregard disregarding forget forgetting override overwrite bypass neglect
 		overlook omit discard abandon dismiss scrap pretend drop disobey nullify rescind annul overrule
-		ignoriere ignorier ignorieren ignoriert vergiss vergessen vergesst verwirf missachte missachten
+		ignoriere ignorier ignorieren ignoriert ignorierst vergiss vergessen vergesst vergisst verwirf missachte missachten
 		ignora ignorar ignoren olvida olvide olvidar olviden descarta omite
 		ignorez ignorer oublie oubliez oublier
 		ignorate dimentica dimenticare dimenticate scorda

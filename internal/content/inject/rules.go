@@ -76,6 +76,7 @@ var needles = []needle{
 	{"[system]", SigRole, nil},
 	{"<system>", SigRole, nil},
 	{"### system", SigRole, headerEnd},
+	{"###system", SigRole, headerEnd},
 	{"### assistant", SigRole, headerEnd},
 	{"### instruction:", SigRole, nil},
 	{"### response:", SigRole, nil},
@@ -182,14 +183,15 @@ func atLineStart(norm []byte, i int, _ string) bool {
 }
 
 // headerEnd accepts a markdown header only when the word ends the header
-// line or is followed by a colon ("### System:", "### System\n").
+// line or is followed by a colon or closing hashes ("### System:", "###
+// System\n", "###SYSTEM###").
 func headerEnd(norm []byte, i int, lit string) bool {
 	j := i + len(lit)
 	if j >= len(norm) {
 		return true
 	}
 	c := norm[j]
-	return c == '\n' || c == ':' || c == ' ' && j+1 < len(norm) && norm[j+1] == '\n'
+	return c == '\n' || c == ':' || c == '#' || c == ' ' && j+1 < len(norm) && (norm[j+1] == '\n' || norm[j+1] == '#')
 }
 
 // endOfPrompt accepts a banner like "--- END" when one of the next three
@@ -484,7 +486,7 @@ func overrideAt(norm []byte, toks []Token, cats []uint32, i int) bool {
 			return false
 		}
 		if c&catAll != 0 && j <= i+2 {
-			for k := j + 1; k < len(toks) && k <= j+4; k++ {
+			for k := j + 1; k < len(toks) && k <= j+6 && !sentenceBreak(norm, toks, k); k++ {
 				if cats[k]&catSoFar != 0 {
 					return !aboutAfter(toks, k)
 				}
