@@ -74,7 +74,7 @@ func obeyFollowingAt(norm []byte, toks []Token, cats []uint32, i int) bool {
 	if j < len(toks) && (toks[j].Hash == hTo || toks[j].Hash == hWith) {
 		j++
 	}
-	if j+2 >= len(toks) || toks[j].Hash != hTheWord || toks[j+1].Hash != hFollowing ||
+	if j+2 >= len(toks) || toks[j].Hash != hThe || toks[j+1].Hash != hFollowing ||
 		!markerAfter(norm, toks[j+2]) || negated(norm, toks, cats, i) {
 		return false
 	}
@@ -101,7 +101,7 @@ var (
 	laterWords = hashes("future", "upcoming", "subsequent", "following", "later", "forthcoming", "coming")
 
 	// obeyFollowingAt
-	hTheWord           = HashString("the")
+	hThe               = HashString("the")
 	hFollowing         = HashString("following")
 	hStrictly          = HashString("strictly")
 	oneInstruction     = hashes("instruction", "directive", "order", "command", "task")
