@@ -331,6 +331,10 @@ var phrases = []struct {
 	{SigJailbreak, "always intelligent and machiavellian"},
 	{SigJailbreak, "opposite mode"},
 	{SigJailbreak, "evil confidant"},
+	{SigJailbreak, "not be"},
+	{SigJailbreak, "never be"},
+	{SigJailbreak, "not actually"},
+	{SigJailbreak, "never actually"},
 	// cues with a benign reading too ("enable developer mode on Android",
 	// "never refuse a refund"): a jailbreak only with another cue group
 	{sigJailSoft, "developer mode"},
@@ -599,6 +603,10 @@ var phraseChecks = map[phraseKey]phraseCheck{
 	{SigJailbreak, "as dan"}:                                asDAN,
 	{SigJailbreak, "do anything now"}:                       anythingNowNamed,
 	{SigJailbreak, "does anything now"}:                     anythingNowNamed,
+	{SigJailbreak, "not be"}:                                disclaimsUse,
+	{SigJailbreak, "never be"}:                              disclaimsUse,
+	{SigJailbreak, "not actually"}:                          disclaimsUse,
+	{SigJailbreak, "never actually"}:                        disclaimsUse,
 }
 
 // kwTable is an open-addressing hash table from token hash to category bits,
