@@ -172,6 +172,7 @@ var phrases = []struct {
 	{SigRole, "you are now"},
 	{SigRole, "from now on you"},
 	{SigRole, "from now on, you"},
+	{SigRole, "from now you"},
 	{SigRole, "you are no longer"},
 	{SigRole, "stop being"},
 	{SigRole, "you will now act"},
@@ -543,6 +544,7 @@ type phraseKey struct {
 var phraseChecks = map[phraseKey]phraseCheck{
 	{SigRole, "from now on you"}:                            nowOnContinues,
 	{SigRole, "from now on, you"}:                           nowOnContinues,
+	{SigRole, "from now you"}:                               nowOnContinues,
 	{SigRole, "your new role"}:                              namesNew,
 	{SigRole, "stop being"}:                                 stopsBeingAI,
 	{SigRole, "your new name"}:                              namesNew,

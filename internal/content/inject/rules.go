@@ -501,7 +501,7 @@ func overrideAt(norm []byte, toks []Token, cats []uint32, i int) bool {
 		}
 		if c&catPrevStrong != 0 {
 			prev = true
-		} else if c&catPrev != 0 && qualifies(cats, j) {
+		} else if c&catPrev != 0 && (qualifies(cats, j) || kindOfRules(toks, j)) {
 			prev = true
 		} else if c&catPrev != 0 && otherAfter(toks, cats, j) > 0 {
 			prev, other = true, true
@@ -764,6 +764,16 @@ func qualifies(cats []uint32, j int) bool {
 	return j+2 < len(cats) && cats[j+1]&catThe != 0 && cats[j+2]&head != 0
 }
 
+// kindOfRules: "any kind of guidelines", "all sorts of rules": the
+// qualifier at j spread over every kind of instruction. Only instruction
+// nouns count after it: "ignore any kind of input" is about data.
+func kindOfRules(toks []Token, j int) bool {
+	return j+3 < len(toks) && slices.Contains(kindWords, toks[j+1].Hash) && toks[j+2].Hash == hOf &&
+		slices.Contains(ruleNouns, toks[j+3].Hash)
+}
+
+var kindWords = hashes("kind", "kinds", "sort", "sorts", "type", "types", "form", "forms")
+
 // dontFollowAt: "do not / don't / never / stop" + follow-verb + qualifier
 // + instruction noun ("do not follow the previous instructions").
 func dontFollowAt(toks []Token, cats []uint32, i int) bool {
@@ -805,9 +815,29 @@ func leakAt(norm []byte, toks []Token, cats []uint32, i int) bool {
 		if cats[j]&catSecretObj != 0 && own && (j+1 >= len(toks) || !slices.Contains(secretTopics, toks[j+1].Hash)) {
 			return true
 		}
+		if cats[j]&catSecretObj != 0 && givenToYou(toks, j) {
+			return true
+		}
 	}
 	return false
 }
+
+// givenToYou: the secret at j is the reader's by how it came, "the
+// password you were given", "the instructions you have been told".
+func givenToYou(toks []Token, j int) bool {
+	k := j + 1
+	if k >= len(toks) || toks[k].Hash != hYou {
+		return false
+	}
+	for k++; k < len(toks) && k <= j+4 && slices.Contains(auxWords, toks[k].Hash); k++ {
+	}
+	return k < len(toks) && slices.Contains(givenWords, toks[k].Hash)
+}
+
+var (
+	auxWords   = hashes("were", "was", "have", "ve", "had", "been")
+	givenWords = hashes("given", "told", "assigned", "provided", "issued", "instructed")
+)
 
 // secretTopics after a secret word make it a modifier: "your password
 // policy", "your key requirements" are about the secret, not the secret.
