@@ -311,7 +311,7 @@ func matchTokens(norm []byte, toks []Token, cats []uint32) Signal {
 		if c&catIgnore != 0 && s&SigOverride == 0 && (hijackAt(norm, toks, cats, i) || switchAt(norm, toks, cats, i)) {
 			s |= SigOverride
 		}
-		if c&catTarget != 0 && s&SigOverride == 0 && sovOverrideAt(toks, cats, i) {
+		if c&catTarget != 0 && s&SigOverride == 0 && (sovOverrideAt(toks, cats, i) || changedAt(toks, i)) {
 			s |= SigOverride
 		}
 		if c&catForce != 0 && s&SigOverride == 0 && forcedAt(norm, toks, cats, i) {

@@ -43,7 +43,41 @@ func voidAt(norm []byte, toks []Token, cats []uint32, i int) bool {
 			return true
 		}
 	}
-	return false
+	return cats[i]&catPrevStrong != 0 && shamAfter(toks, j)
+}
+
+// shamAfter: the instructions at j declared never meant, "the previous
+// instructions were a test", "... were just a decoy": what follows is
+// passed off as the real task. A correction ("were wrong", "were
+// outdated") is how a colleague amends a message, so only a sham counts.
+func shamAfter(toks []Token, j int) bool {
+	k := j + 1
+	if k >= len(toks) || !slices.Contains(wereWords, toks[k].Hash) {
+		return false
+	}
+	for k++; k < len(toks) && k <= j+4 && slices.Contains(shamFillers, toks[k].Hash); k++ {
+	}
+	return k < len(toks) && slices.Contains(shamWords, toks[k].Hash)
+}
+
+// changedAt: the reader's instructions said to be replaced, "your
+// instructions have been updated", "your system prompt has just been
+// changed by the developer": the new ones follow. The noun must follow
+// "your" directly, so "your delivery instructions have been updated" is
+// a shop's notice, and it must name instructions, not a policy.
+func changedAt(toks []Token, i int) bool {
+	j := i + 1
+	o := i - 1
+	if o > 0 && toks[o].Hash == hSystem {
+		o-- // "your system prompt"
+	}
+	if o < 0 || toks[o].Hash != hYour || j+1 >= len(toks) || !slices.Contains(ownInstructions, toks[i].Hash) ||
+		!slices.Contains(hasWords, toks[j].Hash) {
+		return false
+	}
+	for j++; j < len(toks) && j <= i+4 && (toks[j].Hash == hBeen || toks[j].Hash == hJust); j++ {
+	}
+	return j < len(toks) && j > i+2 && slices.Contains(changedWords, toks[j].Hash)
 }
 
 // asideDrops: "set aside all previous instructions", "cast aside every
@@ -99,6 +133,21 @@ var (
 		"task", "assignment", "assignments", "training", "programming")
 	coordWords = hashes("and", "or", "und", "y", "et", "e", "ou")
 	laterWords = hashes("future", "upcoming", "subsequent", "following", "later", "forthcoming", "coming")
+
+	// shamAfter
+	wereWords   = hashes("were", "was", "are", "is")
+	shamFillers = hashes("just", "only", "merely", "simply", "all", "a", "an", "nothing", "but")
+	shamWords   = hashes("test", "tests", "joke", "decoy", "distraction", "trick", "fake", "bluff", "ruse", "prank",
+		"drill", "sham", "bait", "pretend", "pretense", "pretence", "fiction")
+
+	// changedAt
+	hBeen           = HashString("been")
+	hJust           = HashString("just")
+	ownInstructions = hashes("instructions", "instruction", "prompt", "system_prompt", "directives", "guidelines",
+		"programming")
+	hasWords     = hashes("have", "has", "were", "was")
+	changedWords = hashes("updated", "changed", "replaced", "revised", "modified", "rewritten", "reset", "overwritten",
+		"reprogrammed", "upgraded")
 
 	// obeyFollowingAt
 	hThe               = HashString("the")
