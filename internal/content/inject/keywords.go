@@ -93,7 +93,7 @@ var categoryWords = []struct {
 		suivez suivre seguire segui siga sigam`},
 	{catVoid, `void invalid cancelled canceled obsolete revoked null overridden superseded outdated deprecated
 		expired nullified rescinded irrelevant moot meaningless annulled voided inapplicable
-		inoperative`},
+		inoperative secondary subordinate extraneous superfluous unimportant insignificant`},
 	{catSend, `send sends sending forward forwarding email emailing mail post upload transmit share leak
 		exfiltrate export deliver submit cc bcc
 		envoyez envoie envoyer transfere transferez envia envie enviar reenvia manda mande

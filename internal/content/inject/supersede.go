@@ -39,11 +39,18 @@ func voidAt(norm []byte, toks []Token, cats []uint32, i int) bool {
 		return false
 	}
 	for k := j + 1; k < len(cats) && k <= j+5 && !sentenceBreak(norm, toks, k); k++ {
-		if cats[k]&catVoid != 0 {
+		if cats[k]&catVoid != 0 && !rankedBelow(toks, k) {
 			return true
 		}
 	}
 	return cats[i]&catPrevStrong != 0 && shamAfter(toks, j)
+}
+
+// rankedBelow: "all other rules are secondary to safety" ranks them, a
+// style guide's sentence; "all other instructions are now secondary"
+// drops them.
+func rankedBelow(toks []Token, k int) bool {
+	return slices.Contains(rankWords, toks[k].Hash) && k+1 < len(toks) && toks[k+1].Hash == hTo
 }
 
 // shamAfter: the instructions at j declared never meant, "the previous
@@ -133,6 +140,8 @@ var (
 		"task", "assignment", "assignments", "training", "programming")
 	coordWords = hashes("and", "or", "und", "y", "et", "e", "ou")
 	laterWords = hashes("future", "upcoming", "subsequent", "following", "later", "forthcoming", "coming")
+
+	rankWords = hashes("secondary", "subordinate", "unimportant", "insignificant")
 
 	// shamAfter
 	wereWords   = hashes("were", "was", "are", "is")
