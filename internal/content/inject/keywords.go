@@ -290,6 +290,32 @@ var phrases = []struct {
 	{sigAddrDoc, "when analysing this"},
 	// the reader told to keep something from its user, or to keep quiet
 	// about the text's own instructions
+	// the reader told what its answer must carry to someone else (reply.go)
+	{sigAddrReply, "your response"},
+	{sigAddrReply, "your responses"},
+	{sigAddrReply, "your answer"},
+	{sigAddrReply, "your answers"},
+	{sigAddrReply, "your reply"},
+	{sigAddrReply, "your replies"},
+	{sigAddrReply, "your summary"},
+	{sigAddrReply, "your output"},
+	{sigAddrReply, "your final answer"},
+	{sigAddrReply, "your final response"},
+	{sigAddrReply, "your next response"},
+	{sigAddrReply, "your next reply"},
+	{sigAddrReply, "tell the user"},
+	{sigAddrReply, "inform the user"},
+	{sigAddrReply, "remind the user"},
+	{sigAddrReply, "advise the user"},
+	{sigAddrReply, "warn the user"},
+	{sigAddrReply, "notify the user"},
+	{sigAddrReply, "convince the user"},
+	{sigAddrReply, "persuade the user"},
+	{sigAddrReply, "urge the user"},
+	{sigAddrReply, "ask the user"},
+	{sigAddrReply, "direct the user"},
+	{sigAddrReply, "instruct the user"},
+	{sigAddrReply, "encourage the user"},
 	{sigAddrConceal, "do not tell the user"},
 	{sigAddrConceal, "don't tell the user"},
 	{sigAddrConceal, "never tell the user"},
@@ -495,7 +521,7 @@ var phrases = []struct {
 	{sigJailDual, "two ways"},
 }
 
-// Internal phrase kinds, never reported: sigAddrDoc and sigAddrConceal
+// Internal phrase kinds, never reported: sigAddrDoc, sigAddrConceal and sigAddrReply
 // phrases become ai_addressed (the first when the text itself follows);
 // the jailbreak cue groups below decide jailbreak_persona.
 //
@@ -508,6 +534,7 @@ var phrases = []struct {
 // they count half, and in full only beside a rule-free cue proper. An
 // unbound reader (unboundAt) is a jailbreak beside any other cue.
 const (
+	sigAddrReply   Signal = 1 << 20 // see reply.go
 	sigJailUnbound Signal = 1 << 21 // see unboundAt
 	sigJailTopic   Signal = 1 << 22
 	sigAddrConceal Signal = 1 << 23
@@ -605,6 +632,31 @@ var phraseChecks = map[phraseKey]phraseCheck{
 	{SigJailbreak, "as dan"}:                                asDAN,
 	{SigJailbreak, "do anything now"}:                       anythingNowNamed,
 	{SigJailbreak, "does anything now"}:                     anythingNowNamed,
+	{sigAddrReply, "your response"}:                         intoReply,
+	{sigAddrReply, "your responses"}:                        intoReply,
+	{sigAddrReply, "your answer"}:                           intoReply,
+	{sigAddrReply, "your answers"}:                          intoReply,
+	{sigAddrReply, "your reply"}:                            intoReply,
+	{sigAddrReply, "your replies"}:                          intoReply,
+	{sigAddrReply, "your summary"}:                          intoReply,
+	{sigAddrReply, "your output"}:                           intoReply,
+	{sigAddrReply, "your final answer"}:                     intoReply,
+	{sigAddrReply, "your final response"}:                   intoReply,
+	{sigAddrReply, "your next response"}:                    intoReply,
+	{sigAddrReply, "your next reply"}:                       intoReply,
+	{sigAddrReply, "tell the user"}:                         toldUser,
+	{sigAddrReply, "inform the user"}:                       toldUser,
+	{sigAddrReply, "remind the user"}:                       toldUser,
+	{sigAddrReply, "advise the user"}:                       toldUser,
+	{sigAddrReply, "warn the user"}:                         toldUser,
+	{sigAddrReply, "notify the user"}:                       toldUser,
+	{sigAddrReply, "convince the user"}:                     toldUser,
+	{sigAddrReply, "persuade the user"}:                     toldUser,
+	{sigAddrReply, "urge the user"}:                         toldUser,
+	{sigAddrReply, "ask the user"}:                          toldUser,
+	{sigAddrReply, "direct the user"}:                       toldUser,
+	{sigAddrReply, "instruct the user"}:                     toldUser,
+	{sigAddrReply, "encourage the user"}:                    toldUser,
 	{SigJailbreak, "not be"}:                                disclaimsUse,
 	{SigJailbreak, "never be"}:                              disclaimsUse,
 	{SigJailbreak, "not actually"}:                          disclaimsUse,

@@ -364,7 +364,7 @@ func matchTokens(norm []byte, toks []Token, cats []uint32) Signal {
 					p.sig == sigAddrDoc && !docFollows(norm, toks, i+len(p.toks)) {
 					continue
 				}
-				if p.sig == sigAddrDoc || p.sig == sigAddrConceal {
+				if p.sig == sigAddrDoc || p.sig == sigAddrConceal || p.sig == sigAddrReply {
 					s |= SigAIAddressed
 					continue
 				}
