@@ -84,7 +84,7 @@ func changedAt(toks []Token, i int) bool {
 	}
 	for j++; j < len(toks) && j <= i+4 && (toks[j].Hash == hBeen || toks[j].Hash == hJust); j++ {
 	}
-	return j < len(toks) && j > i+2 && slices.Contains(changedWords, toks[j].Hash)
+	return j < len(toks) && slices.Contains(changedWords, toks[j].Hash)
 }
 
 // asideDrops: "set aside all previous instructions", "cast aside every
